@@ -1,0 +1,80 @@
+"""ppvr-evaluate: the two-fold evaluation of an exported fD.
+
+    ppvr-evaluate --saved_model=runs/entropy/saved_model/degradation
+
+Loads the SavedModel, rebuilds the dataset it was trained on (from the metadata
+stored beside it; data flags given here override it), and reports A_T and A_B^N
+beside the raw reference. A_T uses the run's fT (``saved_model/target`` next to
+fD, or --target_saved_model); --fresh_target trains a new fT on fD(X) instead.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from absl import app, flags
+
+from ppvr_tf.cli import flags as ppvr_flags
+from ppvr_tf.cli.runtime import quiet_tensorflow
+
+F = ppvr_flags.F
+flags.DEFINE_string("saved_model", None, "SavedModel directory of an fD exported by ppvr-train.")
+flags.DEFINE_string("target_saved_model", None, "SavedModel of fT (default: ../target beside fD).")
+flags.DEFINE_bool("fresh_target", False, "Train a fresh fT on fD(X) instead of loading one.")
+flags.DEFINE_string("output", None, "Where to write results JSON (default: print only).")
+
+_DATA_FLAGS = ("num_frames", "frame_height", "frame_width", "num_identities", "train_clips",
+               "val_clips", "test_clips", "identity_action_correlation", "data_seed")
+_EVAL_FLAGS = ("attackers", "attacker_epochs", "attacker_lr", "attacker_train_frames",
+               "eval_target_epochs", "eval_target_lr", "eval_patience", "eval_batch_size")
+
+
+def _config(metadata: dict):
+    from ppvr_tf.config import ExperimentConfig
+    cfg = ExperimentConfig.from_json(json.dumps(metadata["config"]))
+    if any(F[name].present for name in _DATA_FLAGS + ("budget_task",)):
+        cfg = dataclasses.replace(cfg, data=ppvr_flags.data_config(), budget_task=F.budget_task)
+    if any(F[name].present for name in _EVAL_FLAGS):
+        cfg = dataclasses.replace(cfg, eval=ppvr_flags.eval_config())
+    return cfg
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not F.saved_model:
+        raise app.UsageError("--saved_model is required")
+    from ppvr_tf import experiment, reporting
+    from ppvr_tf.config import ConfigError, validate
+    from ppvr_tf.export.saved_model import ServingModel, load_metadata
+
+    try:
+        metadata = load_metadata(F.saved_model)
+    except FileNotFoundError as error:
+        raise app.UsageError(str(error))
+    cfg = _config(metadata)
+    try:
+        validate(cfg)
+    except ConfigError as error:
+        raise app.UsageError(str(error))
+    dataset = experiment.load_dataset(cfg)
+    fd = ServingModel(F.saved_model)
+    target = None
+    if not F.fresh_target:
+        path = F.target_saved_model or os.path.join(os.path.dirname(os.path.abspath(F.saved_model)), "target")
+        target = ServingModel(path)
+    results = experiment.two_fold_results(cfg, dataset, fd, target)
+    results["saved_model"] = os.path.abspath(F.saved_model)
+    if F.output:
+        reporting.write_results(F.output, results)
+    print(reporting.summary_table(results))
+
+
+def run() -> None:
+    quiet_tensorflow()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,115 @@
+"""Command-line flags of the experiments, and their translation into an ExperimentConfig.
+
+Defaults are the paper's (SBU column of REFERENCE §2); the flagfiles under
+``flags/`` set each experiment. Unset flags keep these defaults.
+"""
+from __future__ import annotations
+
+from absl import flags
+
+from ppvr_tf.config import ExperimentConfig, ModelConfig, OptimConfig
+from ppvr_tf.data.synthetic import SyntheticConfig
+from ppvr_tf.evaluation.two_fold import EvalConfig
+from ppvr_tf.training.schedule import METHODS, ScheduleConfig
+
+F = flags.FLAGS
+
+# Run
+flags.DEFINE_string("workdir", None, "Where checkpoints, SavedModels and results go.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
+flags.DEFINE_integer("checkpoint_every", 50, "Steps between checkpoints (one Keras epoch).")
+flags.DEFINE_integer("seed", 0, "Seed of weights and data order.")
+flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0 silent, 1 bar, 2 a line per epoch).")
+# Data
+flags.DEFINE_string("dataset", "synthetic", "Dataset name.")
+flags.DEFINE_string("budget_task", "identity", "identity (single-label) or attributes (multi-label).")
+flags.DEFINE_integer("num_frames", 8, "Frames per clip (T).")
+flags.DEFINE_integer("frame_height", 32, "Frame height.")
+flags.DEFINE_integer("frame_width", 32, "Frame width.")
+flags.DEFINE_integer("num_identities", 10, "Synthetic: number of actors.")
+flags.DEFINE_integer("train_clips", 1200, "Synthetic: training clips.")
+flags.DEFINE_integer("val_clips", 300, "Synthetic: validation clips.")
+flags.DEFINE_integer("test_clips", 600, "Synthetic: test clips.")
+flags.DEFINE_float("identity_action_correlation", 0.0, "Synthetic: P(identity tied to action).")
+flags.DEFINE_integer("data_seed", 0, "Synthetic: seed of the rendered clips.")
+# Models
+flags.DEFINE_string("degradation", "transformer", "fD: transformer (learned) or identity (raw).")
+flags.DEFINE_float("fd_width", 1.0, "Channel multiplier of the transformer fD.")
+flags.DEFINE_integer("fd_residual_blocks", 5, "Residual blocks of the transformer fD.")
+flags.DEFINE_bool("fd_grayscale", False, "fD output converted to gray (the paper's SBU runs).")
+flags.DEFINE_float("target_width", 1.0, "Channel multiplier of C3D.")
+flags.DEFINE_integer("target_fc_units", 4096, "C3D fully connected units (before the width multiplier).")
+flags.DEFINE_float("target_dropout", 0.5, "C3D dropout.")
+flags.DEFINE_bool("target_batch_norm", False, "Batch norm after C3D convs (quick runs).")
+flags.DEFINE_float("target_weight_decay", 5e-4, "C3D L2 weight decay.")
+flags.DEFINE_string("budget_family", "mobilenet_v1", "Family of the budget models fB.")
+flags.DEFINE_float("budget_width", 0.6, "Width multiplier of the first budget model.")
+flags.DEFINE_float("budget_width_step", -0.02, "Width change from one budget model to the next.")
+flags.DEFINE_integer("num_budget_models", 1, "M (entropy/grl ensemble) or K (kbeam beams).")
+# Training
+flags.DEFINE_string("method", "entropy", f"Optimisation scheme: one of {', '.join(METHODS)}.")
+flags.DEFINE_float("gamma", 2.0, "Weight γ of the budget term.")
+flags.DEFINE_float("lr_degradation", 1e-4, "αD.")
+flags.DEFINE_float("lr_target", 1e-5, "αT.")
+flags.DEFINE_float("lr_budget", 1e-2, "αB.")
+flags.DEFINE_float("lr_identity", 1e-3, "Learning rate of fD-to-identity pretraining.")
+flags.DEFINE_integer("batch_size", 16, "Clips per training batch (global).")
+flags.DEFINE_float("th1", 0.85, "Target validation accuracy threshold (th1 loop).")
+flags.DEFINE_float("th2", 0.99, "Budget training accuracy threshold (th2 loop).")
+flags.DEFINE_integer("max_iter", 67, "Adversarial iterations.")
+flags.DEFINE_integer("d_iter", 30, "K-beam ascent steps per iteration.")
+flags.DEFINE_integer("restart_every", 0, "Restart the budget models every R iterations (0: never).")
+flags.DEFINE_integer("restart_budget_steps", 1000, "Cap of retraining restarted budget models.")
+flags.DEFINE_integer("max_target_steps", 200, "Cap of one th1 loop.")
+flags.DEFINE_integer("max_budget_steps", 200, "Cap of one th2 loop.")
+flags.DEFINE_integer("threshold_window", 3, "Steps whose mean accuracy the threshold loops test.")
+flags.DEFINE_integer("pretrain_identity_steps", 100, "Steps of fD-to-identity pretraining.")
+flags.DEFINE_integer("pretrain_target_steps", 500, "Steps of fT pretraining on fD(X).")
+flags.DEFINE_integer("pretrain_budget_steps", 200, "Steps of fB pretraining on fD(X).")
+# Evaluation
+flags.DEFINE_list("attackers", ["cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35"],
+                  "Fresh attackers of the two-fold evaluation (zoo names).")
+flags.DEFINE_integer("attacker_epochs", 30, "Epochs of each fresh attacker (early-stopped).")
+flags.DEFINE_float("attacker_lr", 1e-3, "Learning rate of the fresh attackers.")
+flags.DEFINE_integer("attacker_train_frames", 2, "Random frames per clip in attacker training (0: all).")
+flags.DEFINE_integer("eval_target_epochs", 30, "Epochs of a freshly trained fT (raw reference).")
+flags.DEFINE_float("eval_target_lr", 1e-3, "Learning rate of a freshly trained fT.")
+flags.DEFINE_integer("eval_patience", 8, "Early-stopping patience (epochs) in evaluation.")
+flags.DEFINE_integer("eval_batch_size", 32, "Batch size of evaluation training.")
+
+
+def data_config() -> SyntheticConfig:
+    return SyntheticConfig(num_frames=F.num_frames, height=F.frame_height, width=F.frame_width,
+                           num_identities=F.num_identities, train_clips=F.train_clips,
+                           val_clips=F.val_clips, test_clips=F.test_clips,
+                           identity_action_correlation=F.identity_action_correlation,
+                           seed=F.data_seed)
+
+
+def eval_config() -> EvalConfig:
+    return EvalConfig(attackers=tuple(F.attackers), attacker_epochs=F.attacker_epochs,
+                      attacker_lr=F.attacker_lr, target_epochs=F.eval_target_epochs,
+                      target_lr=F.eval_target_lr, patience=F.eval_patience,
+                      batch_size=F.eval_batch_size, attacker_train_frames=F.attacker_train_frames)
+
+
+def experiment_config() -> ExperimentConfig:
+    """The configuration the parsed flags describe (not yet validated)."""
+    model = ModelConfig(
+        degradation=F.degradation, fd_width=F.fd_width, fd_residual_blocks=F.fd_residual_blocks,
+        fd_grayscale=F.fd_grayscale, target_width=F.target_width, target_fc_units=F.target_fc_units,
+        target_dropout=F.target_dropout, target_batch_norm=F.target_batch_norm,
+        target_weight_decay=F.target_weight_decay, budget_family=F.budget_family,
+        budget_width=F.budget_width, budget_width_step=F.budget_width_step,
+        num_budget_models=F.num_budget_models)
+    schedule = ScheduleConfig(
+        method=F.method, max_iter=F.max_iter, th1=F.th1, th2=F.th2, d_iter=F.d_iter,
+        restart_every=F.restart_every, pretrain_identity_steps=F.pretrain_identity_steps,
+        pretrain_target_steps=F.pretrain_target_steps, pretrain_budget_steps=F.pretrain_budget_steps,
+        max_target_steps=F.max_target_steps, max_budget_steps=F.max_budget_steps,
+        restart_budget_steps=F.restart_budget_steps, threshold_window=F.threshold_window)
+    optim = OptimConfig(gamma=F.gamma, lr_degradation=F.lr_degradation, lr_target=F.lr_target,
+                        lr_budget=F.lr_budget, lr_identity=F.lr_identity, batch_size=F.batch_size)
+    return ExperimentConfig(dataset=F.dataset, budget_task=F.budget_task, data=data_config(),
+                            model=model, schedule=schedule, optim=optim, eval=eval_config(),
+                            strategy=F.strategy, checkpoint_every=F.checkpoint_every, seed=F.seed)

@@ -1,0 +1,49 @@
+"""ppvr-train: pretraining -> adversarial training -> two-fold evaluation.
+
+    ppvr-train --flagfile=flags/synthetic/entropy.flags --workdir=runs/entropy
+
+Rerunning the same command resumes from the last checkpoint in --workdir.
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import app, logging
+
+from ppvr_tf.cli import flags as ppvr_flags
+from ppvr_tf.cli.runtime import quiet_tensorflow
+from ppvr_tf.config import ConfigError, validate
+
+F = ppvr_flags.F
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not F.workdir:
+        raise app.UsageError("--workdir is required: where checkpoints and results go")
+    cfg = ppvr_flags.experiment_config()
+    try:
+        validate(cfg)
+    except ConfigError as error:
+        raise app.UsageError(str(error))
+    from ppvr_tf import experiment, reporting  # TensorFlow loads only after the flags are good
+    from ppvr_tf.training.callbacks import TrainingDiverged
+    try:
+        results = experiment.run(cfg, F.workdir, verbose=F.verbose)
+    except TrainingDiverged as error:
+        logging.error("training diverged: %s", error)
+        sys.exit(f"ppvr-train: training diverged: {error}")
+    print()
+    print(reporting.summary_table(results))
+    print(f"\nresults: {F.workdir}/results.json   plot: {F.workdir}/tradeoff.png   "
+          f"frames: {F.workdir}/frames.png   ({results['seconds']:.0f}s)")
+
+
+def run() -> None:
+    quiet_tensorflow()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

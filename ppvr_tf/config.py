@@ -1,0 +1,133 @@
+"""One experiment's configuration, built from flags and checked before any work starts."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from ppvr_tf.data.synthetic import SyntheticConfig
+from ppvr_tf.evaluation.two_fold import EvalConfig
+from ppvr_tf.models import budget
+from ppvr_tf.training.schedule import METHODS, ScheduleConfig
+
+
+class ConfigError(ValueError):
+    """A bad setting; ``flag`` names the flag to fix."""
+
+    def __init__(self, flag: str, message: str):
+        super().__init__(f"--{flag}: {message}")
+        self.flag = flag
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    degradation: str = "transformer"
+    fd_width: float = 1.0
+    fd_residual_blocks: int = 5
+    fd_grayscale: bool = False
+    target_width: float = 1.0
+    target_fc_units: int = 4096
+    target_dropout: float = 0.5
+    target_batch_norm: bool = False
+    target_weight_decay: float = 5e-4
+    budget_family: str = "mobilenet_v1"
+    budget_width: float = 0.6
+    budget_width_step: float = -0.02
+    num_budget_models: int = 1  # M (ensemble) or K (K-beam)
+
+    @property
+    def budget_names(self) -> list[str]:
+        return budget.ensemble_names(self.budget_family, self.num_budget_models,
+                                     self.budget_width, self.budget_width_step)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    gamma: float = 2.0
+    lr_degradation: float = 1e-4  # αD
+    lr_target: float = 1e-5  # αT
+    lr_budget: float = 1e-2  # αB
+    lr_identity: float = 1e-3  # fD-to-identity pretraining
+    batch_size: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    dataset: str = "synthetic"
+    budget_task: str = "identity"
+    data: SyntheticConfig = SyntheticConfig()
+    model: ModelConfig = ModelConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    optim: OptimConfig = OptimConfig()
+    eval: EvalConfig = EvalConfig()
+    strategy: str = "default"  # or "mirrored"
+    checkpoint_every: int = 50
+    seed: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ExperimentConfig":
+        raw = json.loads(text)
+        parts = {"data": SyntheticConfig, "model": ModelConfig, "schedule": ScheduleConfig,
+                 "optim": OptimConfig, "eval": EvalConfig}
+        for key, kind in parts.items():
+            fields = dict(raw[key])
+            if key == "eval":
+                fields["attackers"] = tuple(fields["attackers"])
+            raw[key] = kind(**fields)
+        return cls(**raw)
+
+
+def _positive(flag: str, value) -> None:
+    if value <= 0:
+        raise ConfigError(flag, f"must be positive, got {value}")
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Raises ConfigError naming the flag for any setting the run could not honour."""
+    s, m, o, d, e = cfg.schedule, cfg.model, cfg.optim, cfg.data, cfg.eval
+    if cfg.dataset != "synthetic":
+        raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}; available: synthetic")
+    if cfg.budget_task not in ("identity", "attributes"):
+        raise ConfigError("budget_task", f"must be 'identity' or 'attributes', got {cfg.budget_task!r}")
+    if s.method not in METHODS:
+        raise ConfigError("method", f"unknown method {s.method!r}; expected one of {', '.join(METHODS)}")
+    if m.num_budget_models < 1:
+        raise ConfigError("num_budget_models", f"M (or K) must be at least 1, got {m.num_budget_models}")
+    for flag, value in (("th1", s.th1), ("th2", s.th2)):
+        if not 0.0 < value <= 1.0:
+            raise ConfigError(flag, f"threshold must lie in (0, 1], got {value}")
+    for flag, value in (("max_iter", s.max_iter), ("d_iter", s.d_iter), ("batch_size", o.batch_size),
+                        ("num_frames", d.num_frames), ("frame_height", d.height),
+                        ("frame_width", d.width), ("fd_width", m.fd_width),
+                        ("target_width", m.target_width), ("checkpoint_every", cfg.checkpoint_every),
+                        ("num_identities", d.num_identities), ("threshold_window", s.threshold_window)):
+        _positive(flag, value)
+    for flag, value in (("restart_every", s.restart_every), ("gamma", o.gamma),
+                        ("pretrain_identity_steps", s.pretrain_identity_steps),
+                        ("pretrain_target_steps", s.pretrain_target_steps),
+                        ("pretrain_budget_steps", s.pretrain_budget_steps)):
+        if value < 0:
+            raise ConfigError(flag, f"must not be negative, got {value}")
+    for flag, value in (("train_clips", d.train_clips), ("val_clips", d.val_clips), ("test_clips", d.test_clips)):
+        if value < o.batch_size:
+            raise ConfigError(flag, f"{value} clips cannot fill one batch of --batch_size={o.batch_size}")
+    if m.degradation == "transformer" and (d.height % 4 or d.width % 4):
+        raise ConfigError("frame_height" if d.height % 4 else "frame_width",
+                          f"the transformer fD needs frame sides that are multiples of 4, "
+                          f"got {d.height}x{d.width}")
+    if m.degradation not in ("transformer", "identity"):
+        raise ConfigError("degradation", f"unknown fD {m.degradation!r}; expected transformer or identity")
+    if not 0.0 <= d.identity_action_correlation <= 1.0:
+        raise ConfigError("identity_action_correlation", "must lie in [0, 1]")
+    for flag, names in (("budget_family", m.budget_names), ("attackers", e.attackers)):
+        if not names:
+            raise ConfigError(flag, "needs at least one model")
+        for name in names:
+            try:
+                budget.check_frame_size(name, d.height, d.width)
+            except ValueError as error:
+                raise ConfigError(flag, str(error)) from None
+    if cfg.strategy not in ("default", "mirrored"):
+        raise ConfigError("strategy", f"must be 'default' or 'mirrored', got {cfg.strategy!r}")

@@ -1,0 +1,51 @@
+"""Scores of the two-fold protocol, with the paper's definitions.
+
+``macro_average_precision`` matches scikit-learn's
+``average_precision_score(y, s, average='macro')``: per label,
+AP = sum_n (R_n - R_{n-1}) P_n over the distinct score thresholds, then the mean
+over labels. Labels without a single positive example have no defined AP and
+are left out of the mean (scikit-learn would warn and count them as 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """AP of one binary label; NaN when there is no positive example."""
+    labels = np.asarray(labels).astype(bool)
+    positives = labels.sum()
+    if positives == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
+    sorted_scores, sorted_labels = np.asarray(scores)[order], labels[order]
+    # Precision and recall at each distinct threshold (the last index of each tie run).
+    last_of_tie = np.r_[np.nonzero(np.diff(sorted_scores))[0], len(sorted_scores) - 1]
+    true_pos = np.cumsum(sorted_labels)[last_of_tie]
+    precision = true_pos / (last_of_tie + 1)
+    recall = true_pos / positives
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def per_label_average_precision(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    return np.array([average_precision(labels[:, k], scores[:, k]) for k in range(labels.shape[1])])
+
+
+def macro_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """cMAP: the mean of the per-label APs (labels with positives only)."""
+    return float(np.nanmean(per_label_average_precision(labels, scores)))
+
+
+def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> float:
+    """Unweighted mean of the per-class F1 scores (classes absent from both count 0)."""
+    scores = []
+    for c in range(num_classes):
+        tp = np.sum((predictions == c) & (labels == c))
+        fp = np.sum((predictions == c) & (labels != c))
+        fn = np.sum((predictions != c) & (labels == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))

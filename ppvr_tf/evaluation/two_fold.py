@@ -1,0 +1,167 @@
+"""The paper's two-fold evaluation protocol (§3.5).
+
+Freeze fD. (1) A_T: the target model's accuracy on fD(X_test). (2) Train N fresh
+attackers from the zoo on fD(X_train) privacy labels; A_B^N is the best attacker's
+test score (accuracy, or macro AP for multi-label tasks). Only these fresh
+attackers measure privacy: the budget models fD was trained against can be fooled
+by small adversarial perturbations (the "∀ challenge").
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from ppvr_tf.data.pipeline import Dataset, Split, clip_batches
+from ppvr_tf.evaluation import metrics
+from ppvr_tf.models.budget import build_budget_model
+from ppvr_tf.models.target import c3d
+from ppvr_tf.training.losses import SINGLE, BudgetTask
+
+FrameFilter = Callable[[tf.Tensor], tf.Tensor]  # float frames (N, H, W, 3) in [0, 1] -> same
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    attackers: tuple[str, ...] = ("cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35")
+    attacker_epochs: int = 30
+    attacker_lr: float = 1e-3
+    target_epochs: int = 30  # fresh fT (raw reference, or an fD without its fT)
+    target_lr: float = 1e-3
+    patience: int = 8
+    batch_size: int = 32
+    attacker_train_frames: int = 2  # random frames per clip per attacker step (0: all)
+
+
+@dataclasses.dataclass
+class AttackerResult:
+    name: str
+    score: float
+    per_attribute: dict[str, float] | None
+    seconds: float
+
+
+@dataclasses.dataclass
+class TwoFoldResult:
+    target_accuracy: float
+    budget_score: float
+    budget_metric: str
+    attackers: list[AttackerResult]
+    target_model: str  # "trained" (fT from adversarial training) or "fresh"
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def degrade(frame_filter: FrameFilter, clips: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """fD(X) for uint8 clips (N, T, H, W, 3), as float32 in [0, 1]."""
+    out = []
+    for batch in clip_batches(clips, batch_size):
+        n, t, h, w, c = batch.shape
+        frames = frame_filter(tf.reshape(batch, (-1, h, w, c)))
+        out.append(np.asarray(frames, np.float32).reshape(n, t, h, w, -1))
+    return np.concatenate(out) if out else np.zeros((0, *clips.shape[1:]), np.float32)
+
+
+def budget_score(task: BudgetTask, labels: np.ndarray, logits: np.ndarray) -> tuple[float, dict | None]:
+    """The privacy score of one attacker: accuracy, or cMAP with AP per attribute."""
+    if task.kind == SINGLE:
+        return metrics.accuracy(labels, logits), None
+    per_label = metrics.per_label_average_precision(labels, logits)
+    names = task.names or tuple(str(i) for i in range(task.outputs))
+    return float(np.nanmean(per_label)), {n: float(ap) for n, ap in zip(names, per_label)}
+
+
+def _random_frames(count: int, seed: int):
+    """Keeps ``count`` random frames of a clip, in order: a frame classifier whose logits
+    are averaged over time learns the same from fewer frames, at a fraction of the cost."""
+    def pick(clip, label):
+        scores = tf.random.uniform((tf.shape(clip)[0],), seed=seed)
+        keep = tf.sort(tf.math.top_k(scores, k=count).indices)
+        return tf.gather(clip, keep), label
+    return pick
+
+
+def _fit(model: keras.Model, loss, train: tuple, val: tuple, epochs: int, lr: float,
+         cfg: EvalConfig, seed: int, frames_per_clip: int = 0) -> keras.Model:
+    """Fits with Adam, keeping the weights of the best validation loss."""
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience, restore_best_weights=True)
+    train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed)
+    if 0 < frames_per_clip < train[0].shape[1]:
+        train_ds = train_ds.map(_random_frames(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
+    train_ds = train_ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
+    val_ds = tf.data.Dataset.from_tensor_slices(val).batch(cfg.batch_size)
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop], verbose=0)
+    return model
+
+
+def train_attacker(name: str, task: BudgetTask, train_x, train_y, val_x, val_y,
+                   cfg: EvalConfig, seed: int = 0) -> keras.Model:
+    """A fresh attacker from the zoo, trained from scratch on degraded clips."""
+    keras.utils.set_random_seed(seed)
+    model = build_budget_model(name, train_x.shape[1:], task.outputs)
+    loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if task.kind == SINGLE
+            else keras.losses.BinaryCrossentropy(from_logits=True))
+    cast = (lambda y: y) if task.kind == SINGLE else (lambda y: y.astype(np.float32))
+    return _fit(model, loss, (train_x, cast(train_y)), (val_x, cast(val_y)),
+                cfg.attacker_epochs, cfg.attacker_lr, cfg, seed, cfg.attacker_train_frames)
+
+
+TargetFactory = Callable[[tuple, int], keras.Model]  # (clip shape, classes) -> fT
+
+
+def train_fresh_target(factory: TargetFactory, num_actions: int, train_x, train_y, val_x, val_y,
+                       cfg: EvalConfig, seed: int = 0) -> keras.Model:
+    """An fT trained from scratch on (degraded) clips: the utility any cloud could reach."""
+    keras.utils.set_random_seed(seed)
+    model = factory(train_x.shape[1:], num_actions)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return _fit(model, loss, (train_x, train_y), (val_x, val_y), cfg.target_epochs,
+                cfg.target_lr, cfg, seed)
+
+
+def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+                           for i in range(0, len(x), batch_size)])
+
+
+def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
+             target: Callable | None = None, target_factory: TargetFactory = c3d,
+             seed: int = 0, label: str = "") -> TwoFoldResult:
+    """Runs both folds for one fD. Without ``target``, a fresh fT from ``target_factory``
+    is trained on fD(X_train)."""
+    started = time.time()
+    degraded = {name: degrade(frame_filter, getattr(dataset, name).clips, cfg.batch_size)
+                for name in ("train", "val", "test")}
+    split: dict[str, Split] = {name: getattr(dataset, name) for name in degraded}
+    logging.info("[%s] degraded %d clips in %.1fs", label, sum(map(len, degraded.values())),
+                 time.time() - started)
+
+    if target is None:
+        target = train_fresh_target(target_factory, dataset.num_actions, degraded["train"], split["train"].actions,
+                                    degraded["val"], split["val"].actions, cfg, seed)
+        target_model = "fresh"
+    else:
+        target_model = "trained"
+    target_accuracy = metrics.accuracy(split["test"].actions,
+                                       _predict(target, degraded["test"], cfg.batch_size))
+    logging.info("[%s] A_T = %.3f (%s fT)", label, target_accuracy, target_model)
+
+    attackers = []
+    for index, name in enumerate(cfg.attackers):
+        t0 = time.time()
+        model = train_attacker(name, dataset.budget_task, degraded["train"], split["train"].budget,
+                               degraded["val"], split["val"].budget, cfg, seed + 1 + index)
+        score, per_attribute = budget_score(dataset.budget_task, split["test"].budget,
+                                            _predict(model, degraded["test"], cfg.batch_size))
+        attackers.append(AttackerResult(name, score, per_attribute, round(time.time() - t0, 1)))
+        logging.info("[%s] attacker %s: %s = %.3f (%.0fs)", label, name,
+                     dataset.budget_task.metric, score, time.time() - t0)
+    best = max(a.score for a in attackers)
+    return TwoFoldResult(target_accuracy, best, dataset.budget_task.metric, attackers, target_model)

@@ -1,0 +1,205 @@
+"""An experiment end to end: pretraining -> adversarial training -> two-fold evaluation.
+
+Everything a run writes lives in its workdir::
+
+    config.json                   the configuration (a resumed run must match it)
+    checkpoints/                  weights, optimizer moments, schedule (resume point)
+    saved_model/degradation/      fD, camera side   (serve(frames))
+    saved_model/target/           fT, cloud side    (serve(clips))
+    tensorboard/                  scalars and raw | degraded frames
+    results.json, tradeoff.png, frames.png
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from ppvr_tf import reporting
+from ppvr_tf.config import ExperimentConfig, validate
+from ppvr_tf.data import pipeline
+from ppvr_tf.data.pipeline import Dataset
+from ppvr_tf.evaluation import two_fold
+from ppvr_tf.export import saved_model
+from ppvr_tf.io_utils import atomic_write_text
+from ppvr_tf.models import budget, degradation, target
+from ppvr_tf.training import callbacks, schedule as sched
+from ppvr_tf.training.trainer import AdversarialTrainer
+
+
+@dataclasses.dataclass(frozen=True)
+class Workdir:
+    root: str
+
+    def __getattr__(self, name):
+        paths = {"config": "config.json", "checkpoints": "checkpoints", "results": "results.json",
+                 "plot": "tradeoff.png", "frames": "frames.png", "tensorboard": "tensorboard",
+                 "degradation": "saved_model/degradation", "target": "saved_model/target"}
+        if name not in paths:
+            raise AttributeError(name)
+        return os.path.join(self.root, paths[name])
+
+
+def load_dataset(cfg: ExperimentConfig) -> Dataset:
+    return pipeline.load_synthetic(cfg.data, cfg.budget_task)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
+
+
+def target_factory(cfg: ExperimentConfig):
+    """fT of the configured shape for any clip shape and class count."""
+    m = cfg.model
+
+    def build(clip_shape, num_classes):
+        return target.c3d(tuple(clip_shape), num_classes, width=m.target_width,
+                          fc_units=m.target_fc_units, dropout=m.target_dropout,
+                          weight_decay=m.target_weight_decay, batch_norm=m.target_batch_norm)
+    return build
+
+
+def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Schedule) -> AdversarialTrainer:
+    """fD, fT, the M budget models and the trainer with its three optimizers (+ identity)."""
+    m, o = cfg.model, cfg.optim
+    clip_shape = dataset.clip_shape
+    names = m.budget_names
+
+    def budget_factory(index: int) -> keras.Model:
+        return budget.build_budget_model(names[index], clip_shape, dataset.budget_task.outputs,
+                                         model_name=f"fb_{index}")
+
+    fd = degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+    ft = target_factory(cfg)(clip_shape, dataset.num_actions)
+    trainer = AdversarialTrainer(fd, ft, [budget_factory(i) for i in range(len(names))],
+                                 dataset.budget_task, schedule, o.gamma, budget_factory)
+    trainer.compile(d_optimizer=keras.optimizers.Adam(o.lr_degradation),
+                    t_optimizer=keras.optimizers.Adam(o.lr_target),
+                    b_optimizer=keras.optimizers.Adam(o.lr_budget),
+                    identity_optimizer=keras.optimizers.Adam(o.lr_identity))
+    return trainer
+
+
+def _checkpoint(trainer: AdversarialTrainer, schedule_text: tf.Variable) -> tf.train.Checkpoint:
+    return tf.train.Checkpoint(
+        degradation=trainer.degradation, target=trainer.target,
+        **{f"budget_{i}": model for i, model in enumerate(trainer.budgets)},
+        d_optimizer=trainer.d_optimizer, t_optimizer=trainer.t_optimizer,
+        b_optimizer=trainer.b_optimizer, identity_optimizer=trainer.identity_optimizer,
+        schedule=schedule_text)
+
+
+def _check_resumable(cfg: ExperimentConfig, workdir: Workdir) -> None:
+    """A workdir belongs to one configuration: resuming with another would mix runs."""
+    if os.path.exists(workdir.config):
+        with open(workdir.config) as f:
+            previous = f.read()
+        if ExperimentConfig.from_json(previous) != cfg:
+            raise ValueError(f"{workdir.config}: this workdir holds a run with a different "
+                             "configuration; use a new --workdir (or delete this one)")
+    atomic_write_text(workdir.config, cfg.to_json())
+
+
+def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
+          strategy: tf.distribute.Strategy | None = None, verbose: int = 2) -> AdversarialTrainer:
+    """Runs (or resumes) pretraining and adversarial training until the schedule is done."""
+    strategy = strategy or make_strategy(cfg.strategy)
+    keras.utils.set_random_seed(cfg.seed)
+    schedule_text = tf.Variable("", dtype=tf.string, trainable=False)
+    with strategy.scope():
+        trainer = build_trainer(cfg, dataset, sched.Schedule(cfg.schedule))
+    checkpoint = _checkpoint(trainer, schedule_text)
+    manager = tf.train.CheckpointManager(checkpoint, workdir.checkpoints, max_to_keep=2)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        trainer.schedule = sched.Schedule.from_json(cfg.schedule, schedule_text.numpy().decode())
+        trainer.beam_choice.assign(trainer.schedule.state.beam_choice)
+        logging.info("resumed from %s at step %d (iteration %d, phase %s)", manager.latest_checkpoint,
+                     trainer.schedule.state.total_steps, trainer.schedule.state.iteration,
+                     trainer.schedule.phase)
+    if trainer.schedule.done:
+        return trainer
+    saver = callbacks.ScheduledCheckpoint(checkpoint, manager, schedule_text)
+    sample = pipeline.to_unit_range(dataset.val.clips[:4]).numpy()
+    stream = pipeline.training_stream(dataset, cfg.optim.batch_size, cfg.seed)
+    initial_epoch = trainer.schedule.state.total_steps // cfg.checkpoint_every
+    trainer.fit(stream, epochs=initial_epoch + 10**6, initial_epoch=initial_epoch,
+                steps_per_epoch=cfg.checkpoint_every, verbose=verbose,
+                callbacks=[callbacks.NonFiniteGuard(manager), saver,
+                           callbacks.TensorBoardFrames(workdir.tensorboard, sample)])
+    saver.save()  # the final state, whatever the epoch boundary
+    return trainer
+
+
+def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
+    t, h, w, c = dataset.clip_shape
+    saved_model.export(trainer.degradation, workdir.degradation, (h, w, c), "degradation", cfg.to_json())
+    saved_model.export(trainer.target, workdir.target, (t, h, w, c), "target", cfg.to_json())
+
+
+def chance_levels(dataset: Dataset) -> dict:
+    """What guessing the most frequent training label scores on the test split."""
+    majority_action = np.bincount(dataset.train.actions).argmax()
+    result = {"target_accuracy": float(np.mean(dataset.test.actions == majority_action))}
+    if dataset.budget_task.metric == "accuracy":
+        majority = np.bincount(dataset.train.budget).argmax()
+        result["budget_score"] = float(np.mean(dataset.test.budget == majority))
+    else:  # AP of a constant score is each label's positive rate
+        result["budget_score"] = float(np.mean(dataset.test.budget.mean(axis=0)))
+    return result
+
+
+def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, target_model) -> dict:
+    """results.json's evaluation part: the raw reference (identity fD, fresh fT) beside
+    the learned fD (with ``target_model``, or a fresh fT when it is None)."""
+    factory = target_factory(cfg)
+    raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
+                            target_factory=factory, seed=cfg.seed, label="raw")
+    learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model,
+                                target_factory=factory, seed=cfg.seed, label="degraded")
+    return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "method": cfg.schedule.method,
+            "budget_task": cfg.budget_task, "budget_metric": dataset.budget_task.metric,
+            "chance": chance_levels(dataset), "raw": raw.to_json(), "degraded": learned.to_json()}
+
+
+def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
+    """Trains, exports and evaluates one experiment; returns the results dictionary."""
+    validate(cfg)
+    workdir = Workdir(workdir_path)
+    os.makedirs(workdir.root, exist_ok=True)
+    _check_resumable(cfg, workdir)
+    started = time.time()
+    dataset = load_dataset(cfg)
+    logging.info("dataset: %d/%d/%d clips of shape %s, %d actions, budget task %s (%d outputs)",
+                 len(dataset.train), len(dataset.val), len(dataset.test), dataset.clip_shape,
+                 dataset.num_actions, cfg.budget_task, dataset.budget_task.outputs)
+    trainer = train(cfg, dataset, workdir, verbose=verbose)
+    train_seconds = time.time() - started
+    export(trainer, cfg, dataset, workdir)
+
+    fd = saved_model.ServingModel(workdir.degradation)  # judge what was exported
+    ft = saved_model.ServingModel(workdir.target)
+    results = two_fold_results(cfg, dataset, fd, ft)
+    state = trainer.schedule.state
+    results["training"] = {"total_steps": state.total_steps, "iterations": state.iteration,
+                           "restarts": state.restarts, "steps_per_phase": state.steps_per_phase,
+                           "capped_loops": state.capped_loops, "seconds": round(train_seconds, 1)}
+    results["seconds"] = round(time.time() - started, 1)
+    results["config"] = dataclasses.asdict(cfg)
+    write_outputs(results, dataset, fd, workdir, title=f"{cfg.dataset}: {cfg.schedule.method}, "
+                  f"M={cfg.model.num_budget_models}, restart every {cfg.schedule.restart_every or '-'}")
+    return results
+
+
+def write_outputs(results: dict, dataset: Dataset, frame_filter, workdir: Workdir, title: str) -> None:
+    reporting.write_results(workdir.results, results)
+    reporting.tradeoff_plot(workdir.plot, results, title)
+    raw = pipeline.to_unit_range(dataset.test.clips[:4]).numpy()
+    degraded = two_fold.degrade(frame_filter, dataset.test.clips[:4])
+    reporting.frames_figure(workdir.frames, raw, degraded,
+                            [dataset.action_names[a] for a in dataset.test.actions[:4]])

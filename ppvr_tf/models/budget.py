@@ -1,0 +1,100 @@
+"""Budget models fB: privacy attackers, a zoo of frame classifiers.
+
+Every attacker classifies frames and averages the per-frame logits over the clip,
+as the paper does. Names are ``family`` or ``family@width`` (width multiplier),
+e.g. ``mobilenet_v1@0.6``, ``resnet50_v2``, ``cnn@0.5``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers, ops
+
+MIN_APPLICATION_SIDE = 32  # keras.applications refuse smaller frames
+
+
+def _small_cnn(frame_shape, outputs: int, width: float, flatten: bool) -> keras.Model:
+    """A quick attacker: conv-BN-ReLU-pool blocks; ``flatten`` keeps the spatial layout."""
+    x = frames = keras.Input(frame_shape)
+    blocks = (32, 64) if flatten else (32, 64, 128)
+    for filters in blocks:
+        x = layers.Conv2D(max(4, int(round(filters * width))), 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPool2D(2, padding="same")(x)
+    if flatten:
+        x = layers.Flatten()(x)
+        x = layers.Dense(max(8, int(round(128 * width))), activation="relu")(x)
+    else:
+        x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(frames, layers.Dense(outputs)(x))
+
+
+
+
+FAMILIES: dict[str, Callable] = {
+    "cnn": lambda s, k, w: _small_cnn(s, k, w, flatten=False),
+    "cnn_flat": lambda s, k, w: _small_cnn(s, k, w, flatten=True),
+    "mobilenet_v1": lambda s, k, w: keras.applications.MobileNet(
+        input_shape=s, alpha=w, weights=None, include_top=True, classes=k, classifier_activation=None),
+    "mobilenet_v2": lambda s, k, w: keras.applications.MobileNetV2(
+        input_shape=s, alpha=w, weights=None, include_top=True, classes=k, classifier_activation=None),
+    "resnet50_v1": lambda s, k, w: keras.applications.ResNet50(
+        input_shape=s, weights=None, include_top=True, classes=k, classifier_activation=None),
+    "resnet50_v2": lambda s, k, w: keras.applications.ResNet50V2(
+        input_shape=s, weights=None, include_top=True, classes=k, classifier_activation=None),
+}
+_APPLICATIONS = {"mobilenet_v1", "mobilenet_v2", "resnet50_v1", "resnet50_v2"}
+
+
+def parse_name(name: str) -> tuple[str, float]:
+    """``'mobilenet_v1@0.6'`` -> ``('mobilenet_v1', 0.6)``; a bare family has width 1."""
+    family, _, width = name.partition("@")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown budget model {name!r}; families: {', '.join(sorted(FAMILIES))}")
+    try:
+        value = float(width) if width else 1.0
+    except ValueError:
+        raise ValueError(f"budget model {name!r}: width {width!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"budget model {name!r}: width must be positive")
+    return family, value
+
+
+def check_frame_size(name: str, height: int, width: int) -> None:
+    """Raises if the named attacker cannot take frames of this size."""
+    family, _ = parse_name(name)
+    if family in _APPLICATIONS and min(height, width) < MIN_APPLICATION_SIDE:
+        raise ValueError(f"budget model {name!r} needs frames of at least "
+                         f"{MIN_APPLICATION_SIDE}x{MIN_APPLICATION_SIDE}, got {height}x{width}")
+
+
+class TimeAveragedClassifier(keras.Model):
+    """Runs a frame classifier on every frame of a clip and averages the logits over time."""
+
+    def __init__(self, frame_model: keras.Model, **kwargs):
+        super().__init__(**kwargs)
+        self.frame_model = frame_model
+
+    def call(self, clips, training=False):
+        shape = ops.shape(clips)
+        frames = ops.reshape(clips, (-1, shape[2], shape[3], shape[4]))
+        logits = self.frame_model(frames, training=training)
+        return ops.mean(ops.reshape(logits, (shape[0], shape[1], -1)), axis=1)
+
+
+def build_budget_model(name: str, clip_shape: tuple[int, int, int, int], outputs: int,
+                       model_name: str | None = None) -> TimeAveragedClassifier:
+    """An attacker from the zoo for clips of ``clip_shape`` (T, H, W, C)."""
+    family, width = parse_name(name)
+    check_frame_size(name, clip_shape[1], clip_shape[2])
+    frame_model = FAMILIES[family](tuple(clip_shape[1:]), outputs, width)
+    model = TimeAveragedClassifier(frame_model, name=model_name or name.replace("@", "_w"))
+    model.build((None, *clip_shape))
+    return model
+
+
+def ensemble_names(family: str, count: int, width: float, width_step: float) -> list[str]:
+    """M budget models of one family with widths ``width + i * width_step`` (paper: 0.60 - 0.02 i)."""
+    return [f"{family}@{round(width + i * width_step, 4)}" for i in range(count)]

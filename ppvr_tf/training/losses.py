@@ -1,0 +1,72 @@
+"""Losses and accuracies of the two tasks, single-label or multi-label.
+
+A budget task is ``single`` (one class per clip: softmax, accuracy, e.g. identity)
+or ``multi`` (independent binary attributes: sigmoid, macro AP, e.g. PA-HMDB51).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+SINGLE, MULTI = "single", "multi"
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetTask:
+    """What the privacy attackers predict."""
+
+    kind: str  # SINGLE or MULTI
+    outputs: int  # classes (single) or binary labels (multi)
+    names: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in (SINGLE, MULTI):
+            raise ValueError(f"budget task kind must be {SINGLE!r} or {MULTI!r}, got {self.kind!r}")
+
+    @property
+    def metric(self) -> str:
+        return "accuracy" if self.kind == SINGLE else "cmap"
+
+    @property
+    def max_entropy(self) -> float:
+        """Entropy of a clueless attacker, in nats (per label for multi-label)."""
+        import math
+        return math.log(self.outputs) if self.kind == SINGLE else math.log(2.0)
+
+
+def classification_loss(labels, logits):
+    """Mean softmax cross-entropy (the paper's KL to one-hot labels)."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=logits))
+
+
+def classification_accuracy(labels, logits):
+    predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.reduce_mean(tf.cast(tf.equal(predictions, tf.cast(labels, tf.int32)), tf.float32))
+
+
+def budget_loss(task: BudgetTask, labels, logits):
+    """LB: softmax cross-entropy, or mean sigmoid cross-entropy over the attributes."""
+    if task.kind == SINGLE:
+        return classification_loss(labels, logits)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.cast(labels, logits.dtype), logits=logits))
+
+
+def budget_entropy(task: BudgetTask, logits):
+    """HB: mean entropy of the attacker's prediction (Bernoulli entropy per attribute)."""
+    if task.kind == SINGLE:
+        log_p = tf.nn.log_softmax(logits)
+        return tf.reduce_mean(-tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1))
+    p = tf.sigmoid(logits)
+    # H(p) = -p log p - (1-p) log(1-p), written with stable log-sigmoids.
+    return tf.reduce_mean(-p * tf.math.log_sigmoid(logits) - (1.0 - p) * tf.math.log_sigmoid(-logits))
+
+
+def budget_accuracy(task: BudgetTask, labels, logits):
+    """Training accuracy for the th2 loop: top-1, or mean per-attribute binary accuracy."""
+    if task.kind == SINGLE:
+        return classification_accuracy(labels, logits)
+    hits = tf.equal(tf.cast(logits > 0, tf.int32), tf.cast(labels, tf.int32))
+    return tf.reduce_mean(tf.cast(hits, tf.float32))

@@ -1,0 +1,186 @@
+"""The outer loop of Algorithms 1-4, kept on the host between compiled steps.
+
+Each training step runs the update rule of one *phase*; after the step the
+schedule reads the step's logs and decides the next phase. This is how the
+paper's "while target validation accuracy <= th1" and "while budget training
+accuracy <= th2" loops, K-beam's d_iter ascent steps and budget-model restarting
+are expressed without data-dependent control flow around optimizer updates
+(which tf.distribute cannot synchronise).
+
+One iteration of each method (after the pretraining phases):
+
+* ``grl``:     adversarial (eq. 4a-c, one backward pass) -> target (4b) -> budget (4c)
+* ``entropy``: adversarial (eq. 6a/10a) -> target (6b, θT and θD) -> budget (6c/10c)
+* ``kbeam``:   kbeam_select (j = argmin LB) -> kbeam_ascent (d_iter steps on LB_j)
+               -> budget (min step) -> target (LT step)
+
+With restarting, every ``restart_every`` iterations the budget models are
+re-initialised and retrained from scratch with fD and fT frozen (phase ``restart``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+PRETRAIN_IDENTITY = "pretrain_identity"
+PRETRAIN_TARGET = "pretrain_target"
+PRETRAIN_BUDGET = "pretrain_budget"
+ADVERSARIAL = "adversarial"
+TARGET = "target"
+BUDGET = "budget"
+RESTART = "restart"
+KBEAM_SELECT = "kbeam_select"
+KBEAM_ASCENT = "kbeam_ascent"
+DONE = "done"
+
+METHODS = ("grl", "entropy", "kbeam")
+CYCLES = {
+    "grl": (ADVERSARIAL, TARGET, BUDGET),
+    "entropy": (ADVERSARIAL, TARGET, BUDGET),
+    "kbeam": (KBEAM_SELECT, KBEAM_ASCENT, BUDGET, TARGET),
+}
+PRETRAINING = (PRETRAIN_IDENTITY, PRETRAIN_TARGET, PRETRAIN_BUDGET)
+
+# Log keys the threshold loops read.
+TARGET_VAL_ACCURACY = "val_acc_t"
+BUDGET_TRAIN_ACCURACY = "acc_b"  # the weakest budget model's training accuracy
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+    method: str = "entropy"
+    max_iter: int = 67
+    th1: float = 0.85
+    th2: float = 0.99
+    d_iter: int = 30
+    restart_every: int = 0  # 0: never restart
+    pretrain_identity_steps: int = 100
+    pretrain_target_steps: int = 500
+    pretrain_budget_steps: int = 200
+    max_target_steps: int = 200  # safety cap of one th1 loop
+    max_budget_steps: int = 200  # safety cap of one th2 loop
+    restart_budget_steps: int = 1000  # cap of retraining a restarted budget model
+    threshold_window: int = 3  # accuracies averaged over the last steps of a loop
+
+
+@dataclasses.dataclass
+class ScheduleState:
+    phase: str = PRETRAIN_IDENTITY
+    phase_steps: int = 0
+    iteration: int = 0
+    total_steps: int = 0
+    restarts: int = 0
+    beam_choice: int = 0
+    recent: list = dataclasses.field(default_factory=list)
+    steps_per_phase: dict = dataclasses.field(default_factory=dict)
+    capped_loops: dict = dataclasses.field(default_factory=dict)
+
+
+class Schedule:
+    """Host-side state machine: ``phase`` says which update the next step runs."""
+
+    def __init__(self, config: ScheduleConfig, state: ScheduleState | None = None):
+        self.config = config
+        self.state = state or ScheduleState()
+        if state is None:
+            self._enter(self._first_pretraining_phase())
+
+    # -- queries ---------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        return self.state.phase
+
+    @property
+    def done(self) -> bool:
+        return self.state.phase == DONE
+
+    # -- transitions -----------------------------------------------------------
+    def advance(self, logs: dict[str, float]) -> bool:
+        """Books the step just run in ``phase`` and moves on.
+
+        Returns True when the budget models must be re-initialised before the
+        next step (a restart begins).
+        """
+        s, c = self.state, self.config
+        s.phase_steps += 1
+        s.total_steps += 1
+        s.steps_per_phase[s.phase] = s.steps_per_phase.get(s.phase, 0) + 1
+        phase = s.phase
+        if phase in PRETRAINING:
+            if s.phase_steps >= self._pretraining_steps(phase):
+                self._enter(self._next_pretraining_phase(phase))
+            return False
+        if phase == KBEAM_SELECT:
+            losses = [logs[k] for k in sorted(logs) if k.startswith("lb_")]
+            s.beam_choice = min(range(len(losses)), key=losses.__getitem__)
+            return self._next_in_cycle()
+        if phase == KBEAM_ASCENT:
+            return self._next_in_cycle() if s.phase_steps >= c.d_iter else False
+        if phase == ADVERSARIAL:
+            return self._next_in_cycle()
+        if phase == TARGET:
+            return self._threshold_loop(logs[TARGET_VAL_ACCURACY], c.th1, c.max_target_steps)
+        if phase in (BUDGET, RESTART):
+            cap = c.restart_budget_steps if phase == RESTART else c.max_budget_steps
+            return self._threshold_loop(logs[BUDGET_TRAIN_ACCURACY], c.th2, cap)
+        raise RuntimeError(f"no step should run in phase {phase!r}")
+
+    def _threshold_loop(self, accuracy: float, threshold: float, cap: int) -> bool:
+        """'while accuracy <= threshold: update' — leaves when the recent mean passes."""
+        s = self.state
+        s.recent = (s.recent + [float(accuracy)])[-self.config.threshold_window:]
+        if sum(s.recent) / len(s.recent) > threshold:
+            return self._next_in_cycle()
+        if s.phase_steps >= cap:
+            s.capped_loops[s.phase] = s.capped_loops.get(s.phase, 0) + 1
+            return self._next_in_cycle()
+        return False
+
+    def _next_in_cycle(self) -> bool:
+        s, c = self.state, self.config
+        cycle = CYCLES[c.method]
+        if s.phase == RESTART:
+            self._enter(cycle[0])
+            return False
+        position = cycle.index(s.phase) + 1
+        if position < len(cycle):
+            self._enter(cycle[position])
+            return False
+        s.iteration += 1
+        if s.iteration >= c.max_iter:
+            self._enter(DONE)
+            return False
+        if c.restart_every and s.iteration % c.restart_every == 0:
+            s.restarts += 1
+            self._enter(RESTART)
+            return True
+        self._enter(cycle[0])
+        return False
+
+    def _enter(self, phase: str) -> None:
+        self.state.phase, self.state.phase_steps, self.state.recent = phase, 0, []
+        if phase == DONE or phase in CYCLES[self.config.method] and self.config.max_iter == 0:
+            self.state.phase = DONE
+
+    def _pretraining_steps(self, phase: str) -> int:
+        c = self.config
+        return {PRETRAIN_IDENTITY: c.pretrain_identity_steps, PRETRAIN_TARGET: c.pretrain_target_steps,
+                PRETRAIN_BUDGET: c.pretrain_budget_steps}[phase]
+
+    def _first_pretraining_phase(self) -> str:
+        return self._next_pretraining_phase(None)
+
+    def _next_pretraining_phase(self, phase: str | None) -> str:
+        start = 0 if phase is None else PRETRAINING.index(phase) + 1
+        for candidate in PRETRAINING[start:]:
+            if self._pretraining_steps(candidate) > 0:
+                return candidate
+        return CYCLES[self.config.method][0]
+
+    # -- persistence -----------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self.state), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, config: ScheduleConfig, text: str) -> "Schedule":
+        return cls(config, ScheduleState(**json.loads(text)))
