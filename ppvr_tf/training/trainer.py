@@ -38,6 +38,7 @@ class AdversarialTrainer(keras.Model):
         self.budget_factory = budget_factory
         self.beam_choice = keras.Variable(schedule.state.beam_choice, dtype="int32",
                                           trainable=False, name="beam_choice")
+        self.built = True  # every sub-model arrives built; fit must not trace call() on a batch
 
     def call(self, clips, training=False):
         """Inference path: the target's logits on degraded clips."""
@@ -195,9 +196,9 @@ class AdversarialTrainer(keras.Model):
             total = loss_t + tf.add_n(loss_b)
         grads = self._gradients(tape, total, d_vars + t_vars + b_vars)
         n_d, n_t = len(d_vars), len(t_vars)
-        self.d_optimizer.apply(grads[:n_d], d_vars)
-        self.t_optimizer.apply(grads[n_d:n_d + n_t], t_vars)
-        self.b_optimizer.apply(grads[n_d + n_t:], b_vars)
+        _apply_in_order([(self.d_optimizer, grads[:n_d], d_vars),
+                         (self.t_optimizer, grads[n_d:n_d + n_t], t_vars),
+                         (self.b_optimizer, grads[n_d + n_t:], b_vars)])
         return {"loss_t": loss_t, "acc_t": acc_t, "loss_b": tf.reduce_min(loss_b),
                 "acc_b": tf.reduce_max(acc_b)}
 
@@ -223,6 +224,22 @@ class AdversarialTrainer(keras.Model):
 
     def _beam_loss(self, budget, degraded, labels):
         return losses.budget_loss(self.budget_task, labels, budget(degraded, training=False))
+
+
+def _apply_in_order(updates) -> None:
+    """Applies several optimizers one after the other.
+
+    Each apply all-reduces its gradients across replicas; unordered, two replicas
+    may start different all-reduces first and deadlock or mismatch. Gating each
+    update's gradients on the previous optimizer's step counter fixes the order.
+    """
+    previous = None
+    for optimizer, grads, variables in updates:
+        if previous is not None:
+            with tf.control_dependencies([tf.convert_to_tensor(previous.iterations)]):
+                grads = [None if g is None else tf.identity(g) for g in grads]
+        optimizer.apply(grads, variables)
+        previous = optimizer
 
 
 def _regularisation(model: keras.Model):

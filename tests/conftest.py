@@ -1,0 +1,55 @@
+"""Shared fixtures: a tiny synthetic dataset and a tiny trainer, built in seconds."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ppvr_tf.data import pipeline, synthetic  # noqa: E402
+from ppvr_tf.models import budget, degradation, target  # noqa: E402
+from ppvr_tf.training import schedule as sched  # noqa: E402
+from ppvr_tf.training.trainer import AdversarialTrainer  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = synthetic.SyntheticConfig(num_frames=4, height=16, width=16, train_clips=32, val_clips=16,
+                                 test_clips=16, num_identities=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset() -> pipeline.Dataset:
+    return pipeline.load_synthetic(TINY)
+
+
+@pytest.fixture
+def batch(tiny_dataset):
+    """One fixed training batch (with its validation half)."""
+    return next(iter(pipeline.training_stream(tiny_dataset, batch_size=8, seed=1)))
+
+
+def make_trainer(dataset: pipeline.Dataset, method: str = "entropy", num_budgets: int = 1,
+                 lr: float = 1e-2, optimizer=keras.optimizers.SGD, gamma: float = 2.0,
+                 **schedule_kwargs) -> AdversarialTrainer:
+    """A small trainer with deterministic models (no dropout) and plain SGD by default."""
+    keras.utils.set_random_seed(0)
+    shape = dataset.clip_shape
+    names = budget.ensemble_names("cnn", num_budgets, 0.25, 0.05)
+
+    def factory(index):
+        return budget.build_budget_model(names[index], shape, dataset.budget_task.outputs)
+
+    config = sched.ScheduleConfig(method=method, **schedule_kwargs)
+    trainer = AdversarialTrainer(
+        degradation.transformer_net(0.125, 1), target.c3d(shape, dataset.num_actions, width=0.0625,
+                                                           fc_units=256, dropout=0.0),
+        [factory(i) for i in range(num_budgets)], dataset.budget_task, sched.Schedule(config),
+        gamma, factory)
+    trainer.compile(optimizer(lr), optimizer(lr), optimizer(lr), optimizer(lr))
+    return trainer
+
+
+def weights(variables) -> list[np.ndarray]:
+    return [v.numpy().copy() for v in variables]

@@ -1,0 +1,142 @@
+"""Runs of the whole library: config checks, divergence, SavedModels, the CLI, resume."""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT, TINY
+from ppvr_tf import experiment
+from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig, validate
+from ppvr_tf.evaluation.two_fold import EvalConfig
+from ppvr_tf.export import saved_model
+from ppvr_tf.models import degradation
+from ppvr_tf.training.callbacks import TrainingDiverged
+from ppvr_tf.training.schedule import ScheduleConfig
+
+SMOKE = [f"--flagfile={ROOT}/flags/synthetic/entropy.flags", f"--flagfile={ROOT}/flags/smoke.flags"]
+
+
+def tiny_config(**schedule) -> ExperimentConfig:
+    return ExperimentConfig(
+        data=TINY, model=ModelConfig(fd_width=0.125, fd_residual_blocks=1, target_width=0.0625,
+                                     target_fc_units=256, budget_family="cnn", budget_width=0.25,
+                                     budget_width_step=0.0),
+        schedule=ScheduleConfig(**{"max_iter": 2, "pretrain_identity_steps": 2, "pretrain_target_steps": 2,
+                                   "pretrain_budget_steps": 2, "max_target_steps": 2, "max_budget_steps": 2,
+                                   **schedule}),
+        optim=OptimConfig(batch_size=8, lr_degradation=1e-3, lr_target=1e-3, lr_budget=1e-3),
+        eval=EvalConfig(attackers=("cnn@0.25",), attacker_epochs=1, target_epochs=1),
+        checkpoint_every=4)
+
+
+@pytest.mark.parametrize("change, flag", [
+    ({"schedule": ScheduleConfig(method="adam")}, "method"),
+    ({"schedule": ScheduleConfig(th1=1.5)}, "th1"),
+    ({"schedule": ScheduleConfig(th2=0.0)}, "th2"),
+    ({"model": ModelConfig(num_budget_models=0)}, "num_budget_models"),
+    ({"data": dataclasses.replace(TINY, height=18)}, "frame_height"),
+    ({"data": dataclasses.replace(TINY, width=16, height=16)}, "budget_family"),  # MobileNet needs 32
+    ({"eval": EvalConfig(attackers=("vgg@1",))}, "attackers"),
+])
+def test_invalid_settings_fail_naming_the_flag(change, flag):
+    base = dataclasses.replace(tiny_config(), **{"model": ModelConfig(budget_family="cnn")})
+    cfg = dataclasses.replace(base, **change)
+    with pytest.raises(ConfigError) as error:
+        validate(cfg)
+    assert error.value.flag == flag and f"--{flag}" in str(error.value)
+
+
+def test_cli_rejects_an_unknown_method_at_start_up(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.train", *SMOKE, "--method=sgd",
+                          f"--workdir={tmp_path}"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode != 0 and "--method" in run.stderr and "sgd" in run.stderr
+    assert not os.listdir(tmp_path)  # nothing written
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = tiny_config(pretrain_identity_steps=4, pretrain_target_steps=0, pretrain_budget_steps=0)
+    cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr_degradation=float("inf")))
+    workdir = experiment.Workdir(str(tmp_path))
+    with pytest.raises(TrainingDiverged, match="last good checkpoint is .*ckpt-4"):
+        experiment.train(cfg, experiment.load_dataset(cfg), workdir, verbose=0)
+    reader = tf.train.load_checkpoint(workdir.checkpoints)
+    assert tf.train.latest_checkpoint(workdir.checkpoints).endswith("ckpt-4")
+    for name in reader.get_variable_to_shape_map():
+        value = reader.get_tensor(name)
+        if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+            assert np.all(np.isfinite(value)), name
+
+
+def test_saved_model_round_trip_gives_the_same_outputs(tmp_path):
+    fd = degradation.transformer_net(0.125, 1)
+    frames = np.random.default_rng(0).random((3, 16, 16, 3)).astype(np.float32)
+    path = str(tmp_path / "fd")
+    saved_model.export(fd, path, (16, 16, 3), "degradation", tiny_config().to_json())
+    loaded = saved_model.ServingModel(path)
+    np.testing.assert_allclose(loaded(frames), fd(frames), atol=1e-5)
+    assert loaded.metadata["role"] == "degradation"
+    assert ExperimentConfig.from_json(json.dumps(loaded.metadata["config"])) == tiny_config()
+
+
+def _read_results(workdir):
+    with open(os.path.join(workdir, "results.json")) as f:
+        return json.load(f)
+
+
+def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
+    workdir = str(tmp_path / "run")
+    run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.train", *SMOKE, f"--workdir={workdir}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "A_T" in run.stdout and "raw" in run.stdout and "degraded" in run.stdout
+    results = _read_results(workdir)
+    for key in ("raw", "degraded"):
+        part = results[key]
+        assert 0.0 <= part["target_accuracy"] <= 1.0 and 0.0 <= part["budget_score"] <= 1.0
+        assert part["budget_metric"] == "accuracy" and len(part["attackers"]) == 2
+        assert part["budget_score"] == max(a["score"] for a in part["attackers"])
+    for name in ("tradeoff.png", "frames.png", "saved_model/degradation/saved_model.pb",
+                 "saved_model/target/saved_model.pb", "config.json"):
+        assert os.path.exists(os.path.join(workdir, name)), name
+    assert glob.glob(os.path.join(workdir, "tensorboard", "events.out.tfevents.*"))
+
+    out = str(tmp_path / "eval.json")
+    run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.evaluate",
+                          f"--saved_model={workdir}/saved_model/degradation", f"--output={out}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    evaluated = json.load(open(out))
+    # the same fD and fT on the same test clips give the same A_T
+    assert evaluated["degraded"]["target_accuracy"] == pytest.approx(results["degraded"]["target_accuracy"])
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    workdir = str(tmp_path / "run")
+    command = [sys.executable, "-m", "ppvr_tf.cli.train", *SMOKE, "--max_iter=40",
+               "--checkpoint_every=5", f"--workdir={workdir}"]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not glob.glob(f"{workdir}/checkpoints/ckpt-1[05].index"):
+        time.sleep(0.5)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    saved = int(tf.train.latest_checkpoint(f"{workdir}/checkpoints").rsplit("-", 1)[1])
+    assert saved >= 10
+
+    second = subprocess.run(command + ["--attackers=cnn@0.25"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600)
+    assert second.returncode != 0 and "different configuration" in second.stderr  # guarded workdir
+    second = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resumed from {workdir}/checkpoints/ckpt-{saved} at step {saved}" in second.stderr
+    assert _read_results(workdir)["training"]["total_steps"] > saved

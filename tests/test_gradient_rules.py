@@ -1,0 +1,120 @@
+"""The update rules do what the paper's equations say."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from conftest import make_trainer, weights
+from ppvr_tf.models.degradation import degrade_clips
+from ppvr_tf.training import losses
+from ppvr_tf.training.gradient_reversal import reverse_gradient
+
+
+def test_reversal_layer_negates_and_scales_the_gradient():
+    x = tf.constant([[0.5, -1.0, 2.0]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        plain = tf.reduce_sum(tf.sin(x) * x)
+        reversed_ = tf.reduce_sum(tf.sin(reverse_gradient(x, 2.5)) * reverse_gradient(x, 2.5))
+    np.testing.assert_allclose(reversed_.numpy(), plain.numpy())
+    np.testing.assert_allclose(tape.gradient(reversed_, x), -2.5 * tape.gradient(plain, x), rtol=1e-6)
+
+
+def _grads(loss_fn, variables):
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    return tape.gradient(loss, variables)
+
+
+def test_grl_step_gives_fd_the_gradient_of_lt_minus_gamma_lb(tiny_dataset, batch):
+    trainer = make_trainer(tiny_dataset, "grl", gamma=1.5, lr=0.1)
+    fd, ft, fb = trainer.degradation, trainer.target, trainer.budgets[0]
+    d_vars = fd.trainable_variables
+    task = tiny_dataset.budget_task
+
+    def lt():
+        return losses.classification_loss(batch["actions"], ft(degrade_clips(fd, batch["clips"]), training=True)) \
+            + tf.add_n(ft.losses)
+
+    def lb():
+        return losses.budget_loss(task, batch["budget"], fb(degrade_clips(fd, batch["clips"]), training=True))
+
+    expected = [gt - 1.5 * gb for gt, gb in zip(_grads(lt, d_vars), _grads(lb, d_vars))]
+    expected_b = _grads(lb, fb.trainable_variables)
+    before, before_b = weights(d_vars), weights(fb.trainable_variables)
+    trainer._update("adversarial", batch)
+    for b, a, g in zip(before, weights(d_vars), expected):
+        np.testing.assert_allclose(b - a, 0.1 * g.numpy(), rtol=2e-3, atol=1e-6)
+    # the budget model descends its own loss in the same backward pass
+    for b, a, g in zip(before_b, weights(fb.trainable_variables), expected_b):
+        np.testing.assert_allclose(b - a, 0.1 * g.numpy(), rtol=2e-3, atol=1e-6)
+
+
+def _entropy(trainer, batch):
+    degraded = degrade_clips(trainer.degradation, batch["clips"])
+    return float(losses.budget_entropy(trainer.budget_task, trainer.budgets[0](degraded, training=True)))
+
+
+def _budget_loss(trainer, batch):
+    degraded = degrade_clips(trainer.degradation, batch["clips"])
+    return float(losses.budget_loss(trainer.budget_task, batch["budget"],
+                                    trainer.budgets[0](degraded, training=True)))
+
+
+def test_entropy_step_raises_budget_entropy_and_budget_step_lowers_lb(tiny_dataset, batch):
+    trainer = make_trainer(tiny_dataset, "entropy", lr=0.05, gamma=10.0)
+    for _ in range(20):  # a confident budget model first
+        trainer._update("budget", batch)
+    low_entropy, budget_weights = _entropy(trainer, batch), weights(trainer.budgets[0].weights)
+    for _ in range(5):
+        trainer._update("adversarial", batch)
+    assert _entropy(trainer, batch) > low_entropy + 0.05
+    np.testing.assert_array_equal(weights(trainer.budgets[0].weights)[0], budget_weights[0])  # fB untouched
+
+    high_loss = _budget_loss(trainer, batch)
+    for _ in range(5):
+        trainer._update("budget", batch)
+    assert _budget_loss(trainer, batch) < high_loss
+
+
+def test_kbeam_ascends_against_the_argmin_budget_model(tiny_dataset, batch):
+    trainer = make_trainer(tiny_dataset, "kbeam", num_budgets=2, lr=0.1)
+    for _ in range(10):
+        trainer._update("budget", batch)
+    logs = {k: float(v) for k, v in trainer._update("kbeam_select", batch).items()}
+    trainer.schedule.state.phase = "kbeam_select"
+    trainer.schedule.advance(logs)
+    j = trainer.schedule.state.beam_choice
+    assert j == int(np.argmin([logs["lb_00"], logs["lb_01"]]))
+    trainer.beam_choice.assign(j)
+
+    fd, task = trainer.degradation, tiny_dataset.budget_task
+    d_vars = fd.trainable_variables
+
+    def lb(model):
+        return lambda: losses.budget_loss(task, batch["budget"],
+                                          model(degrade_clips(fd, batch["clips"]), training=False))
+
+    ascent = _grads(lb(trainer.budgets[j]), d_vars)
+    other = _grads(lb(trainer.budgets[1 - j]), d_vars)
+    before = weights(d_vars)
+    trainer._update("kbeam_ascent", batch)
+    deltas = [a - b for a, b in zip(weights(d_vars), before)]
+    for delta, g in zip(deltas, ascent):  # θD ← θD + αD ∇LB,j
+        np.testing.assert_allclose(delta, 0.1 * g.numpy(), rtol=2e-3, atol=1e-6)
+    assert not all(np.allclose(d, 0.1 * g.numpy(), rtol=2e-3, atol=1e-6) for d, g in zip(deltas, other))
+
+
+def test_restart_reinitialises_budget_weights_and_moments(tiny_dataset, batch):
+    import keras
+    trainer = make_trainer(tiny_dataset, "entropy", num_budgets=2, optimizer=keras.optimizers.Adam, lr=1e-2)
+    for _ in range(3):
+        trainer._update("budget", batch)
+    trained = [weights(b.weights) for b in trainer.budgets]
+    trainer.reinitialize_budgets()
+    for model, old in zip(trainer.budgets, trained):
+        kernels = [(o, n) for o, n in zip(old, weights(model.weights)) if o.ndim == 4]
+        assert kernels and all(not np.allclose(o, n) for o, n in kernels)
+    moments = [v for v in trainer.b_optimizer.variables if "momentum" in v.path or "velocity" in v.path]
+    assert moments and all(not np.any(v.numpy()) for v in moments)
+    assert int(trainer.b_optimizer.iterations.numpy()) == 3  # the step count is kept

@@ -1,0 +1,36 @@
+"""Scores against values computed by hand."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ppvr_tf.evaluation import metrics
+
+
+def test_average_precision_by_hand():
+    # ranked: 0.9(+) 0.8(-) 0.7(+) 0.1(-): P@1 = 1, P@3 = 2/3 -> AP = (1 + 2/3) / 2
+    assert math.isclose(metrics.average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]), 5 / 6)
+
+
+def test_average_precision_ties_share_one_threshold():
+    # 0.5(+) and 0.5(-) tie at rank 1-2: one threshold with precision 1/2, recall 1/2
+    # then 0.2(+): precision 2/3, recall 1 -> AP = 0.5 * 0.5 + 0.5 * 2/3
+    assert math.isclose(metrics.average_precision([1, 0, 1], [0.5, 0.5, 0.2]), 0.25 + 1 / 3)
+
+
+def test_macro_ap_is_mean_over_labels_and_skips_labels_without_positives():
+    labels = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 0]])
+    scores = np.array([[0.9, 0.1, 0.3], [0.2, 0.8, 0.1], [0.6, 0.3, 0.2], [0.7, 0.4, 0.9]])
+    # label 0: ranked 0.9(+) 0.7(-) 0.6(+) 0.2(-) -> (1 + 2/3) / 2; label 1: 0.8(+) 0.4(-) 0.3(+) 0.1 -> same
+    per_label = metrics.per_label_average_precision(labels, scores)
+    assert math.isclose(per_label[0], 5 / 6) and math.isclose(per_label[1], 5 / 6) and math.isnan(per_label[2])
+    assert math.isclose(metrics.macro_average_precision(labels, scores), 5 / 6)
+
+
+def test_accuracy_and_macro_f1():
+    logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0], [0.0, 5.0]])
+    labels = np.array([0, 0, 0, 1])
+    assert metrics.accuracy(labels, logits) == 0.75
+    # class 0: tp 2, fp 0, fn 1 -> 0.8; class 1: tp 1, fp 1, fn 0 -> 2/3
+    assert math.isclose(metrics.macro_f1(labels, np.argmax(logits, -1), 2), (0.8 + 2 / 3) / 2)

@@ -1,0 +1,75 @@
+"""The host-side outer loop: threshold loops, K-beam, restarting, persistence."""
+from __future__ import annotations
+
+from ppvr_tf.training import schedule as S
+
+
+def _run(schedule, logs_for_phase, steps):
+    seen, restarts = [], []
+    for _ in range(steps):
+        if schedule.done:
+            break
+        phase = schedule.phase
+        seen.append(phase)
+        if schedule.advance(logs_for_phase(phase, len(seen))):
+            restarts.append(len(seen))
+    return seen, restarts
+
+
+def test_pretraining_then_cycle_order():
+    s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=1, pretrain_identity_steps=2,
+                                    pretrain_target_steps=1, pretrain_budget_steps=0, threshold_window=1))
+    seen, _ = _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b": 1.0}, 20)
+    assert seen == ["pretrain_identity", "pretrain_identity", "pretrain_target", "adversarial", "target", "budget"]
+    assert s.done
+
+
+def test_threshold_loops_switch_exactly_when_accuracy_passes_th1_and_th2():
+    s = S.Schedule(S.ScheduleConfig(method="grl", max_iter=1, th1=0.8, th2=0.9, threshold_window=1,
+                                    pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
+    target_acc = iter([0.5, 0.8, 0.81])  # 0.8 is not > th1: the loop goes on
+    budget_acc = iter([0.2, 0.9, 0.95])
+
+    def logs(phase, _):
+        if phase == "target":
+            return {"val_acc_t": next(target_acc)}
+        if phase == "budget":
+            return {"acc_b": next(budget_acc)}
+        return {}
+
+    seen, _ = _run(s, logs, 20)
+    assert seen == ["adversarial"] + ["target"] * 3 + ["budget"] * 3
+    assert s.done and not s.state.capped_loops
+
+
+def test_loops_are_capped_and_counted():
+    s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=2, max_target_steps=4, max_budget_steps=2,
+                                    pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
+    seen, _ = _run(s, lambda p, i: {"val_acc_t": 0.0, "acc_b": 0.0}, 100)
+    assert seen.count("target") == 8 and seen.count("budget") == 4
+    assert s.state.capped_loops == {"target": 2, "budget": 2}
+
+
+def test_restart_every_r_iterations_then_retrain_budget():
+    s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=5, restart_every=2, th2=0.5, threshold_window=1,
+                                    pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
+    seen, restarts = _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b": 1.0}, 100)
+    assert s.state.restarts == 2 and seen.count("restart") == 2
+    assert [seen[i] for i in restarts] == ["restart", "restart"]  # reinitialise right before retraining
+
+
+def test_kbeam_cycle_runs_d_iter_ascent_steps_against_argmin():
+    s = S.Schedule(S.ScheduleConfig(method="kbeam", max_iter=1, d_iter=3, threshold_window=1,
+                                    pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
+    logs = {"lb_00": 0.9, "lb_01": 0.1, "lb_02": 0.5, "val_acc_t": 1.0, "acc_b": 1.0}
+    seen, _ = _run(s, lambda p, i: logs, 20)
+    assert seen == ["kbeam_select"] + ["kbeam_ascent"] * 3 + ["budget", "target"]
+    assert s.state.beam_choice == 1
+
+
+def test_state_round_trips_through_json():
+    config = S.ScheduleConfig(method="entropy", max_iter=3)
+    s = S.Schedule(config)
+    _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b": 1.0}, 7)
+    restored = S.Schedule.from_json(config, s.to_json())
+    assert restored.state == s.state
