@@ -65,11 +65,12 @@ def test_entropy_step_raises_budget_entropy_and_budget_step_lowers_lb(tiny_datas
     trainer = make_trainer(tiny_dataset, "entropy", lr=0.05, gamma=10.0)
     for _ in range(20):  # a confident budget model first
         trainer._update("budget", batch)
-    low_entropy, budget_weights = _entropy(trainer, batch), weights(trainer.budgets[0].weights)
+    low_entropy, budget_weights = _entropy(trainer, batch), weights(trainer.budgets[0].trainable_variables)
     for _ in range(5):
         trainer._update("adversarial", batch)
     assert _entropy(trainer, batch) > low_entropy + 0.05
-    np.testing.assert_array_equal(weights(trainer.budgets[0].weights)[0], budget_weights[0])  # fB untouched
+    for now, then in zip(weights(trainer.budgets[0].trainable_variables), budget_weights):
+        np.testing.assert_array_equal(now, then)  # θB untouched by the fD step
 
     high_loss = _budget_loss(trainer, batch)
     for _ in range(5):
@@ -118,3 +119,18 @@ def test_restart_reinitialises_budget_weights_and_moments(tiny_dataset, batch):
     moments = [v for v in trainer.b_optimizer.variables if "momentum" in v.path or "velocity" in v.path]
     assert moments and all(not np.any(v.numpy()) for v in moments)
     assert int(trainer.b_optimizer.iterations.numpy()) == 3  # the step count is kept
+
+
+def test_multi_label_budget_task_entropy_and_budget_steps(batch):
+    from ppvr_tf.data import pipeline, synthetic
+    from conftest import TINY
+    dataset = pipeline.load_synthetic(TINY, "attributes")
+    data = next(iter(pipeline.training_stream(dataset, batch_size=8, seed=1)))
+    trainer = make_trainer(dataset, "entropy", lr=0.05, gamma=10.0)
+    for _ in range(20):
+        trainer._update("budget", data)
+    low = _entropy(trainer, data)
+    for _ in range(5):
+        trainer._update("adversarial", data)
+    high = _entropy(trainer, data)
+    assert low + 0.02 < high <= np.log(2.0) + 1e-6  # Bernoulli entropy, at most log 2 per attribute

@@ -117,6 +117,10 @@ class TimeAveragedClassifier(keras.Model):
         self.standardise = PixelStandardisation(name="pixel_standardise")
         self.frame_model = frame_model
 
+    def build(self, input_shape):
+        self.standardise.build((None, *input_shape[2:]))
+        self.built = True
+
     def call(self, clips, training=False):
         shape = ops.shape(clips)
         frames = ops.reshape(clips, (-1, shape[2], shape[3], shape[4]))

@@ -1,0 +1,48 @@
+"""Model builders: shapes, the zoo, per-pixel standardisation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ppvr_tf.models import budget, degradation, target
+
+
+@pytest.mark.parametrize("name", ["cnn@0.5", "cnn_flat@1.0", "mobilenet_v1@0.25", "mobilenet_v2@0.35",
+                                  "resnet50_v1", "resnet50_v2"])
+def test_zoo_models_average_frame_logits_over_time(name):
+    model = budget.build_budget_model(name, (2, 32, 32, 3), 5)
+    clips = np.random.default_rng(0).random((3, 2, 32, 32, 3)).astype(np.float32)
+    logits = np.asarray(model(clips))
+    assert logits.shape == (3, 5)
+    frames = np.asarray(model.frame_model(model.standardise(clips.reshape(6, 32, 32, 3))))
+    np.testing.assert_allclose(logits, frames.reshape(3, 2, 5).mean(axis=1), rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_or_too_small_attackers_are_refused():
+    with pytest.raises(ValueError, match="unknown budget model"):
+        budget.parse_name("vgg16")
+    with pytest.raises(ValueError, match="at least 32x32"):
+        budget.check_frame_size("mobilenet_v2@0.35", 16, 16)
+
+
+def test_pixel_standardisation_removes_a_fixed_overlay():
+    layer = budget.PixelStandardisation()
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(64, 8, 8, 3)).astype(np.float32)
+    overlay = 50.0 * rng.normal(size=(1, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(layer(signal + overlay, training=True)),
+                               np.asarray(layer(signal, training=True)), atol=1e-3)
+
+
+def test_transformer_fd_keeps_frame_shape_and_range():
+    fd = degradation.transformer_net(width=0.125, residual_blocks=1, grayscale=True)
+    out = np.asarray(fd(np.random.default_rng(0).random((2, 24, 40, 3)).astype(np.float32)))
+    assert out.shape == (2, 24, 40, 3) and out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_allclose(out[..., 0], out[..., 2])  # grayscale output
+    assert fd.count_params() < degradation.transformer_net(width=1.0).count_params()
+
+
+def test_c3d_takes_any_clip_size_and_scales_with_width():
+    small = target.c3d((3, 20, 28, 3), 7, width=0.0625, fc_units=256)
+    assert small(np.zeros((2, 3, 20, 28, 3), np.float32)).shape == (2, 7)
+    assert target.c3d((16, 112, 112, 3), 101, width=1.0).count_params() > 50e6  # the real C3D
