@@ -158,9 +158,9 @@ class Schedule:
         return False
 
     def _enter(self, phase: str) -> None:
+        if phase in CYCLES[self.config.method] and self.state.iteration >= self.config.max_iter:
+            phase = DONE  # max_iter = 0: pretraining only
         self.state.phase, self.state.phase_steps, self.state.recent = phase, 0, []
-        if phase == DONE or phase in CYCLES[self.config.method] and self.config.max_iter == 0:
-            self.state.phase = DONE
 
     def _pretraining_steps(self, phase: str) -> int:
         c = self.config
