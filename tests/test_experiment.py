@@ -45,7 +45,7 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"schedule": ScheduleConfig(th2=0.0)}, "th2"),
     ({"model": ModelConfig(num_budget_models=0)}, "num_budget_models"),
     ({"data": dataclasses.replace(TINY, height=18)}, "frame_height"),
-    ({"data": dataclasses.replace(TINY, width=16, height=16)}, "budget_family"),  # MobileNet needs 32
+    ({"model": ModelConfig(budget_family="mobilenet_v1")}, "budget_family"),  # needs 32x32 frames
     ({"eval": EvalConfig(attackers=("vgg@1",))}, "attackers"),
 ])
 def test_invalid_settings_fail_naming_the_flag(change, flag):

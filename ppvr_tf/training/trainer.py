@@ -65,6 +65,7 @@ class AdversarialTrainer(keras.Model):
         if self.train_function is not None and not force:
             return self.train_function
         compiled: dict[str, Callable] = {}
+        # Keras' own per-step wrapper (distribution, reduction of logs), once per phase.
 
         def train_function(iterator):
             phase = self.schedule.phase
@@ -74,7 +75,7 @@ class AdversarialTrainer(keras.Model):
             values = {k: float(v) for k, v in logs.items()}
             if self.schedule.advance(values):
                 self.reinitialize_budgets()
-            if self.schedule.state.beam_choice != int(self.beam_choice.numpy()):
+            if phase == sched.KBEAM_SELECT:  # the host picked j = argmin LB,i
                 self.beam_choice.assign(self.schedule.state.beam_choice)
             if self.schedule.done:
                 self.stop_training = True
