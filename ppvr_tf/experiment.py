@@ -129,7 +129,7 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
     stream = pipeline.training_stream(dataset, cfg.optim.batch_size, cfg.seed)
     initial_epoch = trainer.schedule.state.total_steps // cfg.checkpoint_every
     trainer.fit(stream, epochs=initial_epoch + 10**6, initial_epoch=initial_epoch,
-                steps_per_epoch=cfg.checkpoint_every, verbose=verbose,
+                steps_per_epoch=cfg.checkpoint_every, verbose=verbose, shuffle=False,
                 callbacks=[callbacks.NonFiniteGuard(manager), saver,
                            callbacks.TensorBoardFrames(workdir.tensorboard, sample)])
     saver.save()  # the final state, whatever the epoch boundary

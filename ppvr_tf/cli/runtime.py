@@ -1,9 +1,13 @@
 """Process set-up shared by the entry points."""
 from __future__ import annotations
 
+import logging
 import os
 
 
 def quiet_tensorflow() -> None:
-    """Keeps TensorFlow's C++ start-up chatter (CUDA probing on CPU machines) off the console."""
+    """Keeps TensorFlow's chatter off the console: C++ start-up messages (CUDA probing on
+    CPU machines) and its Python INFO/WARNING lines. Retracing warnings in particular
+    are expected here: the trainer compiles one step function per phase on purpose."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -97,7 +97,7 @@ def _fit(model: keras.Model, loss, train: tuple, val: tuple, epochs: int, lr: fl
         train_ds = train_ds.map(_random_frames(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
     val_ds = tf.data.Dataset.from_tensor_slices(val).batch(cfg.batch_size)
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop], verbose=0)
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop], verbose=0, shuffle=False)
     return model
 
 
