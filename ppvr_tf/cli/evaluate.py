@@ -16,7 +16,6 @@ import os
 from absl import app, flags
 
 from ppvr_tf.cli import flags as ppvr_flags
-from ppvr_tf.cli.runtime import quiet_tensorflow
 
 F = ppvr_flags.F
 flags.DEFINE_string("saved_model", None, "SavedModel directory of an fD exported by ppvr-train.")
@@ -72,7 +71,6 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    quiet_tensorflow()
     app.run(main)
 
 

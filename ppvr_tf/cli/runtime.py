@@ -8,6 +8,9 @@ import os
 def quiet_tensorflow() -> None:
     """Keeps TensorFlow's chatter off the console: C++ start-up messages (CUDA probing on
     CPU machines) and its Python INFO/WARNING lines. Retracing warnings in particular
-    are expected here: the trainer compiles one step function per phase on purpose."""
+    are expected here: the trainer compiles one step function per phase on purpose.
+    Must run before TensorFlow is imported."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)

@@ -11,7 +11,6 @@ import sys
 from absl import app, logging
 
 from ppvr_tf.cli import flags as ppvr_flags
-from ppvr_tf.cli.runtime import quiet_tensorflow
 from ppvr_tf.config import ConfigError, validate
 
 F = ppvr_flags.F
@@ -41,7 +40,6 @@ def main(argv: list[str]) -> None:
 
 
 def run() -> None:
-    quiet_tensorflow()
     app.run(main)
 
 
