@@ -28,12 +28,6 @@ class BudgetTask:
     def metric(self) -> str:
         return "accuracy" if self.kind == SINGLE else "cmap"
 
-    @property
-    def max_entropy(self) -> float:
-        """Entropy of a clueless attacker, in nats (per label for multi-label)."""
-        import math
-        return math.log(self.outputs) if self.kind == SINGLE else math.log(2.0)
-
 
 def classification_loss(labels, logits):
     """Mean softmax cross-entropy (the paper's KL to one-hot labels)."""
