@@ -186,9 +186,7 @@ class AdversarialTrainer(keras.Model):
             loss_t, acc_t = self._target_terms(degraded, data["actions"])
             # Which budget model fD fights is chosen without gradient; the reversal
             # scale is γ for that model and 0 for the others.
-            probe = [losses.budget_loss(self.budget_task, data["budget"], b(degraded, training=False))
-                     for b in self.budgets]
-            strongest = tf.one_hot(tf.argmin(tf.stack(probe)), len(self.budgets))
+            strongest = self._strongest_budget(degraded, data["budget"])
             loss_b, acc_b = [], []
             for i, budget in enumerate(self.budgets):
                 logits = budget(reverse_gradient(degraded, self.gamma * strongest[i]), training=True)
@@ -202,6 +200,14 @@ class AdversarialTrainer(keras.Model):
                          (self.b_optimizer, grads[n_d + n_t:], b_vars)])
         return {"loss_t": loss_t, "acc_t": acc_t, "loss_b": tf.reduce_min(loss_b),
                 "acc_b": tf.reduce_max(acc_b)}
+
+    def _strongest_budget(self, degraded, labels):
+        """One-hot of the budget model with the smallest LB (no forward pass when M = 1)."""
+        if len(self.budgets) == 1:
+            return tf.ones((1,))
+        probe = [losses.budget_loss(self.budget_task, labels, b(degraded, training=False))
+                 for b in self.budgets]
+        return tf.one_hot(tf.argmin(tf.stack(probe)), len(self.budgets))
 
     def _step_kbeam_select(self, data):
         """K-beam max step, part 1: LB of every beam on a batch; the host takes argmin."""
