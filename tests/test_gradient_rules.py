@@ -122,7 +122,7 @@ def test_restart_reinitialises_budget_weights_and_moments(tiny_dataset, batch):
 
 
 def test_multi_label_budget_task_entropy_and_budget_steps(batch):
-    from ppvr_tf.data import pipeline, synthetic
+    from ppvr_tf.data import pipeline
     from conftest import TINY
     dataset = pipeline.load_synthetic(TINY, "attributes")
     data = next(iter(pipeline.training_stream(dataset, batch_size=8, seed=1)))

@@ -39,10 +39,8 @@ def test_object_actions_are_invisible_to_frame_differences(train):
 
 def test_object_actions_differ_only_in_the_object(train):
     actors = synthetic.make_actors(CFG.num_identities, CFG.seed)
-    rng = np.random.default_rng(5)
     clips = {a: synthetic.render_clip(np.random.default_rng(5), CFG, actors[0], a, False)
              for a in ("drink", "phone", "read")}
-    del rng
     changed = {a: np.argwhere(np.any(clips[a][0] != clips["drink"][0], axis=-1)) for a in ("phone", "read")}
     for a, pixels in changed.items():
         assert 0 < len(pixels) < 40, a  # a handful of pixels: the object, not the body
