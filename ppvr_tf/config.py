@@ -4,6 +4,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from ppvr_tf.data import loader
+from ppvr_tf.data.builders import pa_hmdb51, vispr
+from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.models import budget
@@ -54,7 +57,8 @@ class OptimConfig:
 class ExperimentConfig:
     dataset: str = "synthetic"
     budget_task: str = "identity"
-    data: SyntheticConfig = SyntheticConfig()
+    data: SyntheticConfig = SyntheticConfig()  # synthetic data; its clip shape serves all
+    source: SourceConfig = SourceConfig()  # real data
     model: ModelConfig = ModelConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     optim: OptimConfig = OptimConfig()
@@ -69,7 +73,7 @@ class ExperimentConfig:
     @classmethod
     def from_json(cls, text: str) -> "ExperimentConfig":
         raw = json.loads(text)
-        parts = {"data": SyntheticConfig, "model": ModelConfig, "schedule": ScheduleConfig,
+        parts = {"data": SyntheticConfig, "source": SourceConfig, "model": ModelConfig, "schedule": ScheduleConfig,
                  "optim": OptimConfig, "eval": EvalConfig}
         for key, kind in parts.items():
             fields = dict(raw[key])
@@ -87,9 +91,13 @@ def _positive(flag: str, value) -> None:
 def validate(cfg: ExperimentConfig) -> None:
     """Raises ConfigError naming the flag for any setting the run could not honour."""
     s, m, o, d, e = cfg.schedule, cfg.model, cfg.optim, cfg.data, cfg.eval
-    if cfg.dataset != "synthetic":
-        raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}; available: synthetic")
-    if cfg.budget_task not in ("identity", "attributes"):
+    if cfg.dataset == "synthetic":
+        _validate_synthetic(cfg)
+    elif cfg.dataset in loader.REAL_DATASETS:
+        _validate_source(cfg)
+    else:
+        raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}; available: synthetic, "
+                                     f"{', '.join(loader.REAL_DATASETS)}")
         raise ConfigError("budget_task", f"must be 'identity' or 'attributes', got {cfg.budget_task!r}")
     if s.method not in METHODS:
         raise ConfigError("method", f"unknown method {s.method!r}; expected one of {', '.join(METHODS)}")
@@ -102,7 +110,7 @@ def validate(cfg: ExperimentConfig) -> None:
                         ("num_frames", d.num_frames), ("frame_height", d.height),
                         ("frame_width", d.width), ("fd_width", m.fd_width),
                         ("target_width", m.target_width), ("checkpoint_every", cfg.checkpoint_every),
-                        ("num_identities", d.num_identities), ("threshold_window", s.threshold_window)):
+                        ("threshold_window", s.threshold_window)):
         _positive(flag, value)
     for flag, value in (("restart_every", s.restart_every), ("gamma", o.gamma),
                         ("pretrain_identity_steps", s.pretrain_identity_steps),
@@ -110,17 +118,12 @@ def validate(cfg: ExperimentConfig) -> None:
                         ("pretrain_budget_steps", s.pretrain_budget_steps)):
         if value < 0:
             raise ConfigError(flag, f"must not be negative, got {value}")
-    for flag, value in (("train_clips", d.train_clips), ("val_clips", d.val_clips), ("test_clips", d.test_clips)):
-        if value < o.batch_size:
-            raise ConfigError(flag, f"{value} clips cannot fill one batch of --batch_size={o.batch_size}")
     if m.degradation == "transformer" and (d.height % 4 or d.width % 4):
         raise ConfigError("frame_height" if d.height % 4 else "frame_width",
                           f"the transformer fD needs frame sides that are multiples of 4, "
                           f"got {d.height}x{d.width}")
     if m.degradation not in ("transformer", "identity"):
         raise ConfigError("degradation", f"unknown fD {m.degradation!r}; expected transformer or identity")
-    if not 0.0 <= d.identity_action_correlation <= 1.0:
-        raise ConfigError("identity_action_correlation", "must lie in [0, 1]")
     for flag, names in (("budget_family", m.budget_names), ("attackers", e.attackers)):
         if not names:
             raise ConfigError(flag, "needs at least one model")
@@ -131,3 +134,60 @@ def validate(cfg: ExperimentConfig) -> None:
                 raise ConfigError(flag, str(error)) from None
     if cfg.strategy not in ("default", "mirrored"):
         raise ConfigError("strategy", f"must be 'default' or 'mirrored', got {cfg.strategy!r}")
+
+
+def _validate_synthetic(cfg: ExperimentConfig) -> None:
+    d = cfg.data
+    if cfg.budget_task not in ("identity", "attributes"):
+        raise ConfigError("budget_task", f"must be 'identity' or 'attributes', got {cfg.budget_task!r}")
+    _positive("num_identities", d.num_identities)
+    for flag, value in (("train_clips", d.train_clips), ("val_clips", d.val_clips), ("test_clips", d.test_clips)):
+        if value < cfg.optim.batch_size:
+            raise ConfigError(flag, f"{value} clips cannot fill one batch of --batch_size={cfg.optim.batch_size}")
+    if not 0.0 <= d.identity_action_correlation <= 1.0:
+        raise ConfigError("identity_action_correlation", "must lie in [0, 1]")
+
+
+def _validate_source(cfg: ExperimentConfig) -> None:
+    """Settings of real data; the files themselves are checked when they are read."""
+    src, d = cfg.source, cfg.data
+    if cfg.dataset == "manifest":
+        if not src.manifest:
+            raise ConfigError("manifest", "--dataset=manifest needs --manifest=FILE.csv")
+    elif not src.data_dir:
+        raise ConfigError("data_dir", f"--dataset={cfg.dataset} needs --data_dir (its root, "
+                                      "in the official layout)")
+    if cfg.dataset in loader.ACTION_ONLY and not src.privacy_dataset:
+        raise ConfigError("privacy_dataset", f"{cfg.dataset} has no privacy labels: train across "
+                                             "datasets with --privacy_dataset=vispr")
+    if src.privacy_dataset:
+        if src.privacy_dataset not in loader.PRIVACY_DATASETS:
+            raise ConfigError("privacy_dataset", f"unknown privacy dataset {src.privacy_dataset!r}; "
+                                                 f"available: {', '.join(loader.PRIVACY_DATASETS)}")
+        if not src.privacy_data_dir:
+            raise ConfigError("privacy_data_dir", "--privacy_dataset needs its root directory")
+        if src.attribute_set not in vispr.ATTRIBUTE_SETS:
+            raise ConfigError("attribute_set", f"unknown attribute set {src.attribute_set!r}; "
+                                               f"available: {', '.join(vispr.ATTRIBUTE_SETS)}")
+    if cfg.dataset in loader.ACTION_ONLY:
+        allowed = ("1", "2", "3", "pa") if cfg.dataset == "hmdb51" else ("1", "2", "3")
+        if src.split not in allowed:
+            raise ConfigError("split", f"{cfg.dataset} splits are {', '.join(allowed)}; got {src.split!r}")
+    if src.privacy_test_dataset:
+        if src.privacy_test_dataset not in loader.PRIVACY_TEST_DATASETS:
+            raise ConfigError("privacy_test_dataset", f"unknown {src.privacy_test_dataset!r}; "
+                                                      f"available: {', '.join(loader.PRIVACY_TEST_DATASETS)}")
+        if not src.privacy_dataset:
+            raise ConfigError("privacy_test_dataset", "needs --privacy_dataset (what attackers learn from)")
+    if (src.split == "pa" or src.privacy_test_dataset) and not src.pa_hmdb51_dir:
+        raise ConfigError("pa_hmdb51_dir", "PA-HMDB51 needs its annotation folder")
+    if src.pa_view not in pa_hmdb51.VIEWS:
+        raise ConfigError("pa_view", f"must be one of {', '.join(pa_hmdb51.VIEWS)}")
+    for flag, value in (("resize_height", src.resize_height), ("resize_width", src.resize_width),
+                        ("clips_per_video", src.clips_per_video), ("frame_stride", src.frame_stride)):
+        _positive(flag, value)
+    if d.height > src.resize_height or d.width > src.resize_width:
+        raise ConfigError("frame_height", f"the crop {d.height}x{d.width} is larger than the resized "
+                                          f"frames {src.resize_height}x{src.resize_width}")
+    if src.limit_videos < 0:
+        raise ConfigError("limit_videos", "must not be negative")

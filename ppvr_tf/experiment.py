@@ -22,7 +22,7 @@ from absl import logging
 
 from ppvr_tf import reporting
 from ppvr_tf.config import ExperimentConfig, validate
-from ppvr_tf.data import pipeline
+from ppvr_tf.data import loader, pipeline
 from ppvr_tf.data.pipeline import Dataset
 from ppvr_tf.evaluation import two_fold
 from ppvr_tf.export import saved_model
@@ -46,7 +46,10 @@ class Workdir:
 
 
 def load_dataset(cfg: ExperimentConfig) -> Dataset:
-    return pipeline.load_synthetic(cfg.data, cfg.budget_task)
+    if cfg.dataset == "synthetic":
+        return pipeline.load_synthetic(cfg.data, cfg.budget_task)
+    d = cfg.data
+    return loader.load(cfg.dataset, cfg.source, (d.num_frames, d.height, d.width, 3))
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -125,7 +128,7 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
     if trainer.schedule.done:
         return trainer
     saver = callbacks.ScheduledCheckpoint(checkpoint, manager, schedule_text)
-    sample = pipeline.to_unit_range(dataset.val.clips[:4]).numpy()
+    sample = pipeline.to_unit_range(dataset.val.head(4)).numpy()
     stream = pipeline.training_stream(dataset, cfg.optim.batch_size, cfg.seed)
     initial_epoch = trainer.schedule.state.total_steps // cfg.checkpoint_every
     trainer.fit(stream, epochs=initial_epoch + 10**6, initial_epoch=initial_epoch,
@@ -146,11 +149,13 @@ def chance_levels(dataset: Dataset) -> dict:
     """What guessing the most frequent training label scores on the test split."""
     majority_action = np.bincount(dataset.train.actions).argmax()
     result = {"target_accuracy": float(np.mean(dataset.test.actions == majority_action))}
+    train, _, test = dataset.privacy_splits
     if dataset.budget_task.metric == "accuracy":
-        majority = np.bincount(dataset.train.budget).argmax()
-        result["budget_score"] = float(np.mean(dataset.test.budget == majority))
-    else:  # AP of a constant score is each label's positive rate
-        result["budget_score"] = float(np.mean(dataset.test.budget.mean(axis=0)))
+        majority = np.bincount(train.budget).argmax()
+        result["budget_score"] = float(np.mean(test.budget == majority))
+    else:  # AP of a constant score is each label's positive rate (annotated entries only)
+        labels = np.where(test.budget >= 0, test.budget, np.nan)
+        result["budget_score"] = float(np.nanmean(np.nanmean(labels, axis=0)))
     return result
 
 
@@ -199,7 +204,8 @@ def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
 def write_outputs(results: dict, dataset: Dataset, frame_filter, workdir: Workdir, title: str) -> None:
     reporting.write_results(workdir.results, results)
     reporting.tradeoff_plot(workdir.plot, results, title)
-    raw = pipeline.to_unit_range(dataset.test.clips[:4]).numpy()
-    degraded = two_fold.degrade(frame_filter, dataset.test.clips[:4])
+    clips = dataset.test.head(4)
+    raw = pipeline.to_unit_range(clips).numpy()
+    degraded = pipeline.to_unit_range(two_fold.degrade(frame_filter, clips)).numpy()
     reporting.frames_figure(workdir.frames, raw, degraded,
                             [dataset.action_names[a] for a in dataset.test.actions[:4]])

@@ -8,6 +8,7 @@ from __future__ import annotations
 from absl import flags
 
 from ppvr_tf.config import ExperimentConfig, ModelConfig, OptimConfig
+from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.training.schedule import METHODS, ScheduleConfig
@@ -21,11 +22,28 @@ flags.DEFINE_integer("checkpoint_every", 50, "Steps between checkpoints (one Ker
 flags.DEFINE_integer("seed", 0, "Seed of weights and data order.")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0 silent, 1 bar, 2 a line per epoch).")
 # Data
-flags.DEFINE_string("dataset", "synthetic", "Dataset name.")
-flags.DEFINE_string("budget_task", "identity", "identity (single-label) or attributes (multi-label).")
+flags.DEFINE_string("dataset", "synthetic", "synthetic, sbu, ucf101, hmdb51 or manifest.")
+flags.DEFINE_string("budget_task", "identity", "Synthetic: identity (single-label) or attributes (multi-label).")
 flags.DEFINE_integer("num_frames", 8, "Frames per clip (T).")
-flags.DEFINE_integer("frame_height", 32, "Frame height.")
-flags.DEFINE_integer("frame_width", 32, "Frame width.")
+flags.DEFINE_integer("frame_height", 32, "Frame height the models see (real data: the crop).")
+flags.DEFINE_integer("frame_width", 32, "Frame width the models see (real data: the crop).")
+flags.DEFINE_string("data_dir", "", "Root of --dataset in its official layout.")
+flags.DEFINE_string("split", "1", "UCF101/HMDB51 split 1-3; HMDB51 'pa': test = PA-HMDB51 videos.")
+flags.DEFINE_string("manifest", "", "--dataset=manifest: CSV with header path,split,action,<privacy>...")
+flags.DEFINE_string("privacy_dataset", "", "Cross-dataset training: privacy labels from here (vispr).")
+flags.DEFINE_string("privacy_data_dir", "", "Root of --privacy_dataset.")
+flags.DEFINE_string("attribute_set", "ucf101", "VISPR attributes: ucf101 (the paper's 7) or pa_hmdb51 (5).")
+flags.DEFINE_string("privacy_test_dataset", "", "Judge privacy on this dataset instead (pa_hmdb51).")
+flags.DEFINE_string("pa_hmdb51_dir", "", "PA-HMDB51 annotations (the folder with PrivacyAttributes/).")
+flags.DEFINE_string("pa_view", "binary", "PA-HMDB51 labels: binary (can tell) or multiclass.")
+flags.DEFINE_string("cache_dir", "~/tensorflow_datasets", "Where decoded clips are cached (TFRecord).")
+flags.DEFINE_integer("resize_height", 120, "Real data: frames are resized to this height, then cropped.")
+flags.DEFINE_integer("resize_width", 160, "Real data: frames are resized to this width, then cropped.")
+flags.DEFINE_integer("clips_per_video", 1, "Real data: evenly spaced clips cut from each video.")
+flags.DEFINE_integer("frame_stride", 1, "Real data: take every n-th frame within a clip.")
+flags.DEFINE_integer("limit_videos", 0, "Real data: at most this many videos per split (0: all).")
+flags.DEFINE_integer("decode_workers", 0, "Real data: decoding threads (0: one per CPU).")
+flags.DEFINE_bool("strict", False, "Real data: stop at an undecodable video instead of skipping it.")
 flags.DEFINE_integer("num_identities", 10, "Synthetic: number of actors.")
 flags.DEFINE_integer("train_clips", 1200, "Synthetic: training clips.")
 flags.DEFINE_integer("val_clips", 300, "Synthetic: validation clips.")
@@ -86,6 +104,16 @@ def data_config() -> SyntheticConfig:
                            seed=F.data_seed)
 
 
+def source_config() -> SourceConfig:
+    return SourceConfig(
+        data_dir=F.data_dir, split=F.split, manifest=F.manifest, privacy_dataset=F.privacy_dataset,
+        privacy_data_dir=F.privacy_data_dir, attribute_set=F.attribute_set,
+        privacy_test_dataset=F.privacy_test_dataset, pa_hmdb51_dir=F.pa_hmdb51_dir, pa_view=F.pa_view,
+        cache_dir=F.cache_dir, resize_height=F.resize_height, resize_width=F.resize_width,
+        clips_per_video=F.clips_per_video, frame_stride=F.frame_stride, limit_videos=F.limit_videos,
+        decode_workers=F.decode_workers, strict=F.strict)
+
+
 def eval_config() -> EvalConfig:
     return EvalConfig(attackers=tuple(F.attackers), attacker_epochs=F.attacker_epochs,
                       attacker_lr=F.attacker_lr, target_epochs=F.eval_target_epochs,
@@ -111,5 +139,6 @@ def experiment_config() -> ExperimentConfig:
     optim = OptimConfig(gamma=F.gamma, lr_degradation=F.lr_degradation, lr_target=F.lr_target,
                         lr_budget=F.lr_budget, lr_identity=F.lr_identity, batch_size=F.batch_size)
     return ExperimentConfig(dataset=F.dataset, budget_task=F.budget_task, data=data_config(),
+                            source=source_config(),
                             model=model, schedule=schedule, optim=optim, eval=eval_config(),
                             strategy=F.strategy, checkpoint_every=F.checkpoint_every, seed=F.seed)

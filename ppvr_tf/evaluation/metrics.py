@@ -4,7 +4,8 @@
 ``average_precision_score(y, s, average='macro')``: per label,
 AP = sum_n (R_n - R_{n-1}) P_n over the distinct score thresholds, then the mean
 over labels. Labels without a single positive example have no defined AP and
-are left out of the mean (scikit-learn would warn and count them as 0).
+are left out of the mean (scikit-learn would warn and count them as 0), and so
+are missing annotations (negative labels).
 """
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ def accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
 
 
 def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """AP of one binary label; NaN when there is no positive example."""
-    labels = np.asarray(labels).astype(bool)
+    """AP of one binary label; NaN when there is no positive example. Negative
+    labels mark missing annotations and are left out."""
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    annotated = labels >= 0
+    labels, scores = labels[annotated].astype(bool), scores[annotated]
     positives = labels.sum()
     if positives == 0:
         return float("nan")

@@ -5,6 +5,9 @@ attackers from the zoo on fD(X_train) privacy labels; A_B^N is the best attacker
 test score (accuracy, or macro AP for multi-label tasks). Only these fresh
 attackers measure privacy: the budget models fD was trained against can be fooled
 by small adversarial perturbations (the "∀ challenge").
+
+fD(X) is judged as the camera would send it: quantised to 8 bits. That is also
+what lets the evaluation hold a whole degraded dataset in memory (uint8).
 """
 from __future__ import annotations
 
@@ -17,11 +20,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from ppvr_tf.data.pipeline import Dataset, Split, clip_batches
+from ppvr_tf.data.pipeline import Dataset, Split, to_unit_range
 from ppvr_tf.evaluation import metrics
 from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.models.target import c3d
-from ppvr_tf.training.losses import SINGLE, BudgetTask
+from ppvr_tf.training.losses import SINGLE, BudgetTask, budget_loss
 
 FrameFilter = Callable[[tf.Tensor], tf.Tensor]  # float frames (N, H, W, 3) in [0, 1] -> same
 
@@ -58,14 +61,17 @@ class TwoFoldResult:
         return dataclasses.asdict(self)
 
 
-def degrade(frame_filter: FrameFilter, clips: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """fD(X) for uint8 clips (N, T, H, W, 3), as float32 in [0, 1]."""
+def degrade(frame_filter: FrameFilter, clips: tf.data.Dataset | np.ndarray,
+            batch_size: int = 32) -> np.ndarray:
+    """fD(X) of uint8 clips (N, T, H, W, 3) as the camera sends it: uint8."""
+    if isinstance(clips, np.ndarray):
+        clips = tf.data.Dataset.from_tensor_slices(clips)
     out = []
-    for batch in clip_batches(clips, batch_size):
+    for batch in clips.batch(batch_size).map(to_unit_range).prefetch(tf.data.AUTOTUNE):
         n, t, h, w, c = batch.shape
-        frames = frame_filter(tf.reshape(batch, (-1, h, w, c)))
-        out.append(np.asarray(frames, np.float32).reshape(n, t, h, w, -1))
-    return np.concatenate(out) if out else np.zeros((0, *clips.shape[1:]), np.float32)
+        frames = np.asarray(frame_filter(tf.reshape(batch, (-1, h, w, c))), np.float32)
+        out.append(np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8).reshape(n, t, h, w, -1))
+    return np.concatenate(out)
 
 
 def budget_score(task: BudgetTask, labels: np.ndarray, logits: np.ndarray) -> tuple[float, dict | None]:
@@ -95,10 +101,14 @@ def _fit(model: keras.Model, loss, train: tuple, val: tuple, epochs: int, lr: fl
     train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed)
     if 0 < frames_per_clip < train[0].shape[1]:
         train_ds = train_ds.map(_random_frames(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
-    train_ds = train_ds.batch(cfg.batch_size).prefetch(tf.data.AUTOTUNE)
-    val_ds = tf.data.Dataset.from_tensor_slices(val).batch(cfg.batch_size)
+    train_ds = train_ds.batch(cfg.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
+    val_ds = tf.data.Dataset.from_tensor_slices(val).batch(cfg.batch_size).map(_as_float)
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop], verbose=0, shuffle=False)
     return model
+
+
+def _as_float(clips, labels):
+    return to_unit_range(clips), labels
 
 
 def train_attacker(name: str, task: BudgetTask, train_x, train_y, val_x, val_y,
@@ -106,10 +116,9 @@ def train_attacker(name: str, task: BudgetTask, train_x, train_y, val_x, val_y,
     """A fresh attacker from the zoo, trained from scratch on degraded clips."""
     keras.utils.set_random_seed(seed)
     model = build_budget_model(name, train_x.shape[1:], task.outputs)
-    loss = (keras.losses.SparseCategoricalCrossentropy(from_logits=True) if task.kind == SINGLE
-            else keras.losses.BinaryCrossentropy(from_logits=True))
-    cast = (lambda y: y) if task.kind == SINGLE else (lambda y: y.astype(np.float32))
-    return _fit(model, loss, (train_x, cast(train_y)), (val_x, cast(val_y)),
+    def loss(labels, logits):  # LB itself: masks missing multi-label annotations
+        return budget_loss(task, labels, logits)
+    return _fit(model, loss, (train_x, train_y), (val_x, val_y),
                 cfg.attacker_epochs, cfg.attacker_lr, cfg, seed, cfg.attacker_train_frames)
 
 
@@ -127,7 +136,8 @@ def train_fresh_target(factory: TargetFactory, num_actions: int, train_x, train_
 
 
 def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False))
+    """Logits for uint8 clips."""
+    return np.concatenate([np.asarray(model(to_unit_range(x[i:i + batch_size]), training=False))
                            for i in range(0, len(x), batch_size)])
 
 
@@ -137,10 +147,16 @@ def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
     """Runs both folds for one fD. Without ``target``, a fresh fT from ``target_factory``
     is trained on fD(X_train)."""
     started = time.time()
-    degraded = {name: degrade(frame_filter, getattr(dataset, name).clips, cfg.batch_size)
+    degraded = {name: degrade(frame_filter, getattr(dataset, name).clip_dataset(), cfg.batch_size)
                 for name in ("train", "val", "test")}
     split: dict[str, Split] = {name: getattr(dataset, name) for name in degraded}
-    logging.info("[%s] degraded %d clips in %.1fs", label, sum(map(len, degraded.values())),
+    if dataset.cross_dataset:  # attackers learn and are judged on the privacy dataset
+        privacy = dict(zip(("train", "val", "test"), dataset.privacy_splits))
+        private = {name: degrade(frame_filter, s.clip_dataset(), cfg.batch_size) for name, s in privacy.items()}
+    else:
+        privacy, private = split, degraded
+    logging.info("[%s] degraded %d clips in %.1fs", label,
+                 sum(map(len, degraded.values())) + (sum(map(len, private.values())) if dataset.cross_dataset else 0),
                  time.time() - started)
 
     if target is None:
@@ -156,10 +172,10 @@ def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
     attackers = []
     for index, name in enumerate(cfg.attackers):
         t0 = time.time()
-        model = train_attacker(name, dataset.budget_task, degraded["train"], split["train"].budget,
-                               degraded["val"], split["val"].budget, cfg, seed + 1 + index)
-        score, per_attribute = budget_score(dataset.budget_task, split["test"].budget,
-                                            _predict(model, degraded["test"], cfg.batch_size))
+        model = train_attacker(name, dataset.budget_task, private["train"], privacy["train"].budget,
+                               private["val"], privacy["val"].budget, cfg, seed + 1 + index)
+        score, per_attribute = budget_score(dataset.budget_task, privacy["test"].budget,
+                                            _predict(model, private["test"], cfg.batch_size))
         attackers.append(AttackerResult(name, score, per_attribute, round(time.time() - t0, 1)))
         logging.info("[%s] attacker %s: %s = %.3f (%.0fs)", label, name,
                      dataset.budget_task.metric, score, time.time() - t0)

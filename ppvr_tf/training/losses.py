@@ -40,12 +40,23 @@ def classification_accuracy(labels, logits):
     return tf.reduce_mean(tf.cast(tf.equal(predictions, tf.cast(labels, tf.int32)), tf.float32))
 
 
+def _annotated(labels, logits):
+    """Multi-label targets as floats, and the mask of entries someone annotated
+    (negative labels mean "missing", e.g. a PA-HMDB51 clip with no labelled frame)."""
+    labels = tf.cast(labels, logits.dtype)
+    return tf.maximum(labels, 0.0), tf.cast(labels >= 0.0, logits.dtype)
+
+
+def _masked_mean(values, mask):
+    return tf.reduce_sum(values * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
 def budget_loss(task: BudgetTask, labels, logits):
-    """LB: softmax cross-entropy, or mean sigmoid cross-entropy over the attributes."""
+    """LB: softmax cross-entropy, or mean sigmoid cross-entropy over the annotated attributes."""
     if task.kind == SINGLE:
         return classification_loss(labels, logits)
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(
-        labels=tf.cast(labels, logits.dtype), logits=logits))
+    targets, mask = _annotated(labels, logits)
+    return _masked_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits), mask)
 
 
 def budget_entropy(task: BudgetTask, logits):
@@ -62,5 +73,6 @@ def budget_accuracy(task: BudgetTask, labels, logits):
     """Training accuracy for the th2 loop: top-1, or mean per-attribute binary accuracy."""
     if task.kind == SINGLE:
         return classification_accuracy(labels, logits)
-    hits = tf.equal(tf.cast(logits > 0, tf.int32), tf.cast(labels, tf.int32))
-    return tf.reduce_mean(tf.cast(hits, tf.float32))
+    targets, mask = _annotated(labels, logits)
+    hits = tf.cast(tf.equal(tf.cast(logits > 0, logits.dtype), targets), logits.dtype)
+    return _masked_mean(hits, mask)

@@ -104,6 +104,13 @@ class AdversarialTrainer(keras.Model):
     def _apply(self, optimizer, loss, variables, tape):
         optimizer.apply(self._gradients(tape, loss, variables), variables)
 
+    def _budget_input(self, data, degraded=None):
+        """fD of the clips the budget labels belong to: the action clips themselves, or
+        in cross-dataset training the privacy dataset's clips (``budget_clips``)."""
+        if "budget_clips" in data:
+            return degrade_clips(self.degradation, data["budget_clips"])
+        return degrade_clips(self.degradation, data["clips"]) if degraded is None else degraded
+
     def _budget_terms(self, degraded, labels):
         logits = [b(degraded, training=True) for b in self.budgets]
         return ([losses.budget_loss(self.budget_task, labels, l) for l in logits],
@@ -133,7 +140,7 @@ class AdversarialTrainer(keras.Model):
 
     def _step_budget(self, data):
         """Eq. 4c / 6c / 10c: every θB,i ← θB,i − αB ∇LB,i, fD frozen."""
-        degraded = tf.stop_gradient(degrade_clips(self.degradation, data["clips"]))
+        degraded = tf.stop_gradient(self._budget_input(data))
         with tf.GradientTape() as tape:
             loss_b, entropy_b, acc_b = self._budget_terms(degraded, data["budget"])
             total = tf.add_n(loss_b)
@@ -166,7 +173,8 @@ class AdversarialTrainer(keras.Model):
         with tf.GradientTape() as tape:
             degraded = degrade_clips(self.degradation, data["clips"])
             loss_t, acc_t = self._target_terms(degraded, data["actions"])
-            loss_b, entropy_b, acc_b = self._budget_terms(degraded, data["budget"])
+            loss_b, entropy_b, acc_b = self._budget_terms(self._budget_input(data, degraded),
+                                                          data["budget"])
             entropy = tf.reduce_min(tf.stack(entropy_b))
             loss_d = loss_t - self.gamma * entropy
         self._apply(self.d_optimizer, loss_d, self.degradation.trainable_variables, tape)
@@ -186,10 +194,11 @@ class AdversarialTrainer(keras.Model):
             loss_t, acc_t = self._target_terms(degraded, data["actions"])
             # Which budget model fD fights is chosen without gradient; the reversal
             # scale is γ for that model and 0 for the others.
-            strongest = self._strongest_budget(degraded, data["budget"])
+            private = self._budget_input(data, degraded)
+            strongest = self._strongest_budget(private, data["budget"])
             loss_b, acc_b = [], []
             for i, budget in enumerate(self.budgets):
-                logits = budget(reverse_gradient(degraded, self.gamma * strongest[i]), training=True)
+                logits = budget(reverse_gradient(private, self.gamma * strongest[i]), training=True)
                 loss_b.append(losses.budget_loss(self.budget_task, data["budget"], logits))
                 acc_b.append(losses.budget_accuracy(self.budget_task, data["budget"], logits))
             total = loss_t + tf.add_n(loss_b)
@@ -211,7 +220,7 @@ class AdversarialTrainer(keras.Model):
 
     def _step_kbeam_select(self, data):
         """K-beam max step, part 1: LB of every beam on a batch; the host takes argmin."""
-        degraded = degrade_clips(self.degradation, data["clips"])
+        degraded = self._budget_input(data)
         logs = {}
         for i, budget in enumerate(self.budgets):
             logits = budget(degraded, training=False)
@@ -221,7 +230,7 @@ class AdversarialTrainer(keras.Model):
     def _step_kbeam_ascent(self, data):
         """K-beam max step, part 2: θD ← θD + αD ∇θD LB(θD, θB,j) for the chosen beam j."""
         with tf.GradientTape() as tape:
-            degraded = degrade_clips(self.degradation, data["clips"])
+            degraded = self._budget_input(data)
             branches = [functools.partial(self._beam_loss, budget, degraded, data["budget"])
                         for budget in self.budgets]
             loss_b = tf.switch_case(tf.convert_to_tensor(self.beam_choice), branches)

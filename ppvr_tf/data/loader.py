@@ -1,0 +1,113 @@
+"""From flags to a ``Dataset``: builds (once) and reads the tfds caches of real datasets.
+
+Same-dataset runs take actions and privacy from one source (SBU, a manifest).
+Cross-dataset runs (paper §3.6) take actions from UCF101/HMDB51 and privacy from
+VISPR; the HMDB51 experiment judges both tasks on PA-HMDB51 (``--split=pa``,
+``--privacy_test_dataset=pa_hmdb51``) without retraining anything on it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+from absl import logging
+
+from ppvr_tf.data import video
+from ppvr_tf.data.builders import BUILDERS, base, manifest
+from ppvr_tf.data.pipeline import Dataset, Split
+from ppvr_tf.training.losses import MULTI, SINGLE, BudgetTask
+
+REAL_DATASETS = ("sbu", "ucf101", "hmdb51", "manifest")  # --dataset values besides synthetic
+PRIVACY_DATASETS = ("vispr",)
+PRIVACY_TEST_DATASETS = ("pa_hmdb51",)
+ACTION_ONLY = ("ucf101", "hmdb51")
+SHUFFLE_BUFFER = 256  # clips of 120x160x16 take about 1 MB each
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceConfig:
+    """Where real data lives and how clips are cut from it."""
+
+    data_dir: str = ""  # root of --dataset, in its official layout
+    split: str = "1"  # UCF101/HMDB51 split 1-3; HMDB51 also "pa" (test = PA-HMDB51 videos)
+    manifest: str = ""  # --dataset=manifest: the CSV
+    privacy_dataset: str = ""  # cross-dataset privacy source ("vispr"); "" = --dataset itself
+    privacy_data_dir: str = ""
+    attribute_set: str = "ucf101"  # VISPR labels: ucf101 (7) or pa_hmdb51 (5)
+    privacy_test_dataset: str = ""  # "pa_hmdb51": privacy judged there instead
+    pa_hmdb51_dir: str = ""  # PA-HMDB51 annotations (PrivacyAttributes/*.json)
+    pa_view: str = "binary"  # PA-HMDB51 labels: binary (the paper's) or multiclass
+    cache_dir: str = "~/tensorflow_datasets"  # decoded clips (TFRecord), built once
+    resize_height: int = 120
+    resize_width: int = 160
+    clips_per_video: int = 1
+    frame_stride: int = 1
+    limit_videos: int = 0  # at most this many videos per split (0: all), for quick runs
+    decode_workers: int = 0  # 0: one per CPU
+    strict: bool = False  # an undecodable video stops the build instead of being skipped
+
+
+def _builder(name: str, root: str, variant: str, source: SourceConfig, num_frames: int,
+             labels_path: str = "") -> base.ClipBuilder:
+    spec = video.ClipSpec(num_frames, source.resize_height, source.resize_width,
+                          source.clips_per_video, source.frame_stride)
+    config = base.clip_config(variant, spec, source.limit_videos, source.decode_workers,
+                              source.strict, labels_path=labels_path)
+    logging.info("dataset %s (%s) from %s; cache in %s", name, config.name, root, source.cache_dir)
+    return base.prepare(BUILDERS[name], root, config, os.path.expanduser(source.cache_dir))
+
+
+def _splits(builder: base.ClipBuilder, names, crop) -> list[Split]:
+    labels = base.labels_of(builder)
+    splits = []
+    for name in names:
+        actions, privacy = base.read_labels(builder, name)
+        budget = privacy[:, 0].astype(np.int64) if labels.privacy_kind == SINGLE else privacy
+        splits.append(Split(lambda b=builder, n=name: base.clip_dataset(b, n), actions, budget,
+                            crop=crop, shuffle_buffer=SHUFFLE_BUFFER))
+    return splits
+
+
+def _budget_task(labels: base.Labels, where: str) -> BudgetTask:
+    if labels.privacy_kind == base.NONE:
+        raise ValueError(f"{where} has no privacy labels: add --privacy_dataset=vispr")
+    return BudgetTask(SINGLE if labels.privacy_kind == SINGLE else MULTI,
+                      len(labels.privacy_names), labels.privacy_names)
+
+
+def load(dataset: str, source: SourceConfig, clip_shape: tuple[int, int, int, int]) -> Dataset:
+    """The Dataset of a real dataset (decoding and caching it the first time)."""
+    crop = clip_shape[1:3]
+    num_frames = clip_shape[0]
+    if dataset == "manifest":
+        action_builder = _builder("manifest", os.path.dirname(os.path.abspath(source.manifest)),
+                                  manifest.variant(source.manifest), source, num_frames,
+                                  labels_path=os.path.abspath(source.manifest))
+    else:
+        variant = source.split if dataset in ACTION_ONLY else "default"
+        action_builder = _builder(dataset, source.data_dir, variant, source, num_frames,
+                                  labels_path=source.pa_hmdb51_dir if source.split == "pa" else "")
+    action_labels = base.labels_of(action_builder)
+    train, val, test = _splits(action_builder, ("train", "val", "test"), crop)
+    if not source.privacy_dataset:
+        task = _budget_task(action_labels, dataset)
+        return Dataset(train, val, test, action_labels.action_names, task, clip_shape)
+
+    privacy_builder = _builder(source.privacy_dataset, source.privacy_data_dir, source.attribute_set,
+                               source, num_frames)
+    privacy_labels = base.labels_of(privacy_builder)
+    privacy = _splits(privacy_builder, ("train", "val", "test"), crop)
+    if source.privacy_test_dataset:
+        test_builder = _builder(source.privacy_test_dataset, source.data_dir, source.pa_view, source,
+                                num_frames, labels_path=source.pa_hmdb51_dir)
+        test_labels = base.labels_of(test_builder)
+        if test_labels.privacy_names != privacy_labels.privacy_names:
+            raise ValueError(f"--privacy_test_dataset={source.privacy_test_dataset} labels "
+                             f"{test_labels.privacy_names} differ from the training privacy labels "
+                             f"{privacy_labels.privacy_names}: use --attribute_set=pa_hmdb51 "
+                             "--pa_view=binary")
+        privacy[2] = _splits(test_builder, ("test",), crop)[0]
+    return Dataset(train, val, test, action_labels.action_names,
+                   _budget_task(privacy_labels, source.privacy_dataset), clip_shape,
+                   privacy=tuple(privacy))

@@ -1,0 +1,137 @@
+"""Decoding videos, frame folders and images into fixed-length clips (OpenCV).
+
+The paper's clip recipe: resize frames to 120x160, cut T = 16 consecutive
+frames, crop 112x112 (random crop in training, centre crop in evaluation — the
+crop happens in the tf.data pipeline, so the cache keeps the resized frames).
+Every failure raises ``MediaError`` naming the file and what is wrong with it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+class MediaError(ValueError):
+    """A video, frame folder or image that cannot be read."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+    num_frames: int = 16  # T
+    height: int = 120  # frames are resized (aspect kept, centre cut) to height x width
+    width: int = 160
+    clips_per_video: int = 1  # evenly spaced windows of T frames
+    frame_stride: int = 1  # take every n-th frame inside a window
+
+    @property
+    def name(self) -> str:
+        """Part of the cache's name: a different recipe is a different cache."""
+        return (f"t{self.num_frames}_{self.height}x{self.width}_c{self.clips_per_video}"
+                f"_s{self.frame_stride}")
+
+
+def resize_cover(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Scales ``frame`` to cover height x width (aspect kept) and cuts the centre."""
+    h, w = frame.shape[:2]
+    scale = max(height / h, width / w)
+    new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
+    resized = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    top, left = (new_h - height) // 2, (new_w - width) // 2
+    return resized[top:top + height, left:left + width]
+
+
+def _rgb(frame: np.ndarray, spec: ClipSpec) -> np.ndarray:
+    return resize_cover(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), spec.height, spec.width)
+
+
+def read_video(path: str, spec: ClipSpec) -> np.ndarray:
+    """All frames of a video file, resized: uint8 (F, H, W, 3).
+
+    A file OpenCV cannot open, one without a single decodable frame, or one that
+    stops well before the frame count in its header (a truncated download) raises.
+    """
+    if not os.path.isfile(path):
+        raise MediaError(path, "no such video file")
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise MediaError(path, "OpenCV cannot open it (not a video, or an unsupported codec)")
+        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        frames = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(_rgb(frame, spec))
+    finally:
+        capture.release()
+    if not frames:
+        raise MediaError(path, "no decodable frame (empty or corrupt video)")
+    if expected > 0 and len(frames) < expected - max(2, expected // 20):
+        raise MediaError(path, f"truncated: decoded {len(frames)} of the {expected} frames "
+                               "its header announces")
+    return np.stack(frames)
+
+
+def read_image(path: str, spec: ClipSpec) -> np.ndarray:
+    """One image as a one-frame clip: uint8 (1, H, W, 3)."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        problem = "no such image file" if not os.path.isfile(path) else "not a readable image"
+        raise MediaError(path, problem)
+    return _rgb(image, spec)[None]
+
+
+def read_frames(pattern: str, spec: ClipSpec) -> np.ndarray:
+    """Frame images as uint8 (F, H, W, 3): a folder (every image in it) or a glob
+    pattern such as ``.../rgb_*.png``, in name order."""
+    if os.path.isdir(pattern):
+        pattern = os.path.join(pattern, "*")
+    elif not os.path.isdir(os.path.dirname(pattern)):
+        raise MediaError(pattern, "no such frame folder")
+    files = sorted(f for f in glob.glob(pattern) if f.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise MediaError(pattern, "no frame images found")
+    return np.concatenate([read_image(f, spec) for f in files])
+
+
+def read_media(path: str, spec: ClipSpec) -> np.ndarray:
+    """A video file, a frame folder or glob, or an image, whichever ``path`` is."""
+    if os.path.isdir(path) or any(c in path for c in "*?["):
+        return read_frames(path, spec)
+    if path.lower().endswith(IMAGE_EXTENSIONS):
+        return read_image(path, spec)
+    return read_video(path, spec)
+
+
+def window_starts(num_frames: int, spec: ClipSpec) -> list[int]:
+    """First frames of ``clips_per_video`` evenly spaced windows (one centred window if 1)."""
+    span = (spec.num_frames - 1) * spec.frame_stride + 1
+    room = max(num_frames - span, 0)
+    if spec.clips_per_video == 1:
+        return [room // 2]
+    return sorted({round(i * room / (spec.clips_per_video - 1)) for i in range(spec.clips_per_video)})
+
+
+def window_indices(start: int, num_frames: int, spec: ClipSpec) -> np.ndarray:
+    """Frame indices of the window at ``start``; short videos repeat their last frame."""
+    indices = start + spec.frame_stride * np.arange(spec.num_frames)
+    return np.minimum(indices, num_frames - 1)
+
+
+def cut_clips(frames: np.ndarray, spec: ClipSpec) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(clip, frame indices) for each window; a single image becomes a one-frame clip."""
+    if len(frames) == 1:
+        return [(frames, np.zeros(1, np.int64))]
+    return [(frames[idx], idx) for idx in
+            (window_indices(s, len(frames), spec) for s in window_starts(len(frames), spec))]
