@@ -136,6 +136,11 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("strategy", f"must be 'default' or 'mirrored', got {cfg.strategy!r}")
 
 
+def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(flag, f"got {value!r}; expected one of {', '.join(allowed)}")
+
+
 def _validate_synthetic(cfg: ExperimentConfig) -> None:
     d = cfg.data
     if cfg.budget_task not in ("identity", "attributes"):
@@ -161,28 +166,19 @@ def _validate_source(cfg: ExperimentConfig) -> None:
         raise ConfigError("privacy_dataset", f"{cfg.dataset} has no privacy labels: train across "
                                              "datasets with --privacy_dataset=vispr")
     if src.privacy_dataset:
-        if src.privacy_dataset not in loader.PRIVACY_DATASETS:
-            raise ConfigError("privacy_dataset", f"unknown privacy dataset {src.privacy_dataset!r}; "
-                                                 f"available: {', '.join(loader.PRIVACY_DATASETS)}")
+        _one_of("privacy_dataset", src.privacy_dataset, loader.PRIVACY_DATASETS)
+        _one_of("attribute_set", src.attribute_set, tuple(vispr.ATTRIBUTE_SETS))
         if not src.privacy_data_dir:
             raise ConfigError("privacy_data_dir", "--privacy_dataset needs its root directory")
-        if src.attribute_set not in vispr.ATTRIBUTE_SETS:
-            raise ConfigError("attribute_set", f"unknown attribute set {src.attribute_set!r}; "
-                                               f"available: {', '.join(vispr.ATTRIBUTE_SETS)}")
     if cfg.dataset in loader.ACTION_ONLY:
-        allowed = ("1", "2", "3", "pa") if cfg.dataset == "hmdb51" else ("1", "2", "3")
-        if src.split not in allowed:
-            raise ConfigError("split", f"{cfg.dataset} splits are {', '.join(allowed)}; got {src.split!r}")
+        _one_of("split", src.split, ("1", "2", "3", "pa") if cfg.dataset == "hmdb51" else ("1", "2", "3"))
     if src.privacy_test_dataset:
-        if src.privacy_test_dataset not in loader.PRIVACY_TEST_DATASETS:
-            raise ConfigError("privacy_test_dataset", f"unknown {src.privacy_test_dataset!r}; "
-                                                      f"available: {', '.join(loader.PRIVACY_TEST_DATASETS)}")
+        _one_of("privacy_test_dataset", src.privacy_test_dataset, loader.PRIVACY_TEST_DATASETS)
         if not src.privacy_dataset:
             raise ConfigError("privacy_test_dataset", "needs --privacy_dataset (what attackers learn from)")
     if (src.split == "pa" or src.privacy_test_dataset) and not src.pa_hmdb51_dir:
         raise ConfigError("pa_hmdb51_dir", "PA-HMDB51 needs its annotation folder")
-    if src.pa_view not in pa_hmdb51.VIEWS:
-        raise ConfigError("pa_view", f"must be one of {', '.join(pa_hmdb51.VIEWS)}")
+    _one_of("pa_view", src.pa_view, pa_hmdb51.VIEWS)
     for flag, value in (("resize_height", src.resize_height), ("resize_width", src.resize_width),
                         ("clips_per_video", src.clips_per_video), ("frame_stride", src.frame_stride)):
         _positive(flag, value)

@@ -159,6 +159,17 @@ def chance_levels(dataset: Dataset) -> dict:
     return result
 
 
+def budget_task_name(cfg: ExperimentConfig) -> str:
+    """What the attackers predict, e.g. ``identity`` or ``vispr:pa_hmdb51->pa_hmdb51``."""
+    src = cfg.source
+    if cfg.dataset == "synthetic":
+        return cfg.budget_task
+    if not src.privacy_dataset:
+        return {"sbu": "actor_pair"}.get(cfg.dataset, "manifest_columns")
+    name = f"{src.privacy_dataset}:{src.attribute_set}"
+    return f"{name}->{src.privacy_test_dataset}" if src.privacy_test_dataset else name
+
+
 def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, target_model) -> dict:
     """results.json's evaluation part: the raw reference (identity fD, fresh fT) beside
     the learned fD (with ``target_model``, or a fresh fT when it is None)."""
@@ -168,7 +179,8 @@ def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, targ
     learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model,
                                 target_factory=factory, seed=cfg.seed, label="degraded")
     return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "method": cfg.schedule.method,
-            "budget_task": cfg.budget_task, "budget_metric": dataset.budget_task.metric,
+            "budget_task": budget_task_name(cfg), "budget_labels": list(dataset.budget_task.names),
+            "budget_metric": dataset.budget_task.metric,
             "chance": chance_levels(dataset), "raw": raw.to_json(), "degraded": learned.to_json()}
 
 

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import fixtures
 from conftest import ROOT
 from ppvr_tf import experiment
 from ppvr_tf.cli import flags as ppvr_flags
@@ -17,26 +18,49 @@ FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "**", "*.flags"), recur
 EXPERIMENTS = [f for f in FLAGFILES if not f.endswith("smoke.flags")]
 
 
-def parse(*flagfiles: str):
+@pytest.fixture(scope="session")
+def data_roots(tmp_path_factory) -> list[str]:
+    """Flags pointing every dataset flag at small official-layout fixtures."""
+    root = tmp_path_factory.mktemp("datasets")
+    return [f"--cache_dir={root / 'cache'}", f"--pa_hmdb51_dir={fixtures.make_pa_hmdb51(str(root / 'pa'))}",
+            f"--privacy_data_dir={fixtures.make_vispr(str(root / 'vispr'))}",
+            f"--data_dir={root / 'DATASET'}"]
+
+
+def with_dataset(roots: list[str], dataset: str) -> list[str]:
+    """``roots`` with --data_dir at the fixture of ``dataset`` (built on first use)."""
+    *others, data_dir = roots
+    folder = data_dir.split("=", 1)[1].replace("DATASET", dataset)
+    if dataset != "synthetic" and not os.path.isdir(folder):
+        {"sbu": fixtures.make_sbu, "ucf101": fixtures.make_ucf101, "hmdb51": fixtures.make_hmdb51}[dataset](folder)
+    return [*others, f"--data_dir={folder}"]
+
+
+def parse(*flagfiles: str, extra: tuple[str, ...] = ()):
     ppvr_flags.F.unparse_flags()
-    ppvr_flags.F(["ppvr-train", *(f"--flagfile={f}" for f in flagfiles), "--workdir=/unused"])
+    ppvr_flags.F(["ppvr-train", *(f"--flagfile={f}" for f in flagfiles), *extra, "--workdir=/unused"])
     try:
         return ppvr_flags.experiment_config()
     finally:
         ppvr_flags.F.unparse_flags()
 
 
-def test_there_are_synthetic_experiments_for_every_method():
-    names = {os.path.basename(f) for f in EXPERIMENTS}
-    assert {"entropy.flags", "entropy_m4_restart.flags", "grl.flags", "kbeam.flags"} <= names
+def test_there_are_experiments_for_every_method_and_dataset():
+    names = {os.path.relpath(f, os.path.join(ROOT, "flags")) for f in EXPERIMENTS}
+    assert {"synthetic/entropy.flags", "synthetic/entropy_m4_restart.flags", "synthetic/grl.flags",
+            "synthetic/kbeam.flags", "sbu/grl.flags", "ucf101_vispr/entropy_m8_restart.flags",
+            "hmdb51_vispr/entropy_m8.flags"} <= names
+    assert {f"sbu/entropy_m{m}{r}.flags" for m in (1, 2, 4, 8) for r in ("", "_restart")} <= names
+    assert {f"sbu/kbeam_k{k}.flags" for k in (1, 2, 4, 8)} <= names
 
 
-@pytest.mark.parametrize("flagfile", EXPERIMENTS, ids=os.path.basename)
-def test_flagfile_parses_validates_and_builds(flagfile):
+@pytest.mark.parametrize("flagfile", EXPERIMENTS, ids=lambda f: os.path.relpath(f, os.path.join(ROOT, "flags")))
+def test_flagfile_parses_validates_and_builds(flagfile, data_roots):
     full = parse(flagfile)
     validate(full)
     assert "Paper" in open(flagfile).read(), "state the paper's number to approach"
-    smoke = parse(flagfile, os.path.join(ROOT, "flags", "smoke.flags"))
+    smoke = parse(flagfile, os.path.join(ROOT, "flags", "smoke.flags"),
+                  extra=tuple(with_dataset(data_roots, full.dataset)) if full.dataset != "synthetic" else ())
     validate(smoke)
     assert smoke.schedule.method == full.schedule.method
     assert smoke.model.num_budget_models == full.model.num_budget_models

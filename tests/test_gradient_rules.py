@@ -134,3 +134,17 @@ def test_multi_label_budget_task_entropy_and_budget_steps(batch):
         trainer._update("adversarial", data)
     high = _entropy(trainer, data)
     assert low + 0.02 < high <= np.log(2.0) + 1e-6  # Bernoulli entropy, at most log 2 per attribute
+
+
+def test_cross_dataset_budget_terms_use_the_privacy_clips(tiny_dataset, batch):
+    """Paper §3.6: fB learns on fD(privacy clips), here one-frame images, not on the action clips."""
+    trainer = make_trainer(tiny_dataset, "entropy", lr=0.1)
+    fd, fb = trainer.degradation, trainer.budgets[0]
+    images = batch["clips"][:, :1] * 0.5  # another dataset's images as one-frame clips
+    cross = {**batch, "budget_clips": images}
+    expected = losses.budget_loss(tiny_dataset.budget_task, batch["budget"],
+                                  fb(degrade_clips(fd, images), training=True))
+    logs = trainer._step_budget(cross)
+    np.testing.assert_allclose(logs["loss_b"], expected, rtol=1e-5)
+    entropy = trainer._entropy_step(cross)["entropy_b"]
+    assert np.isfinite(entropy)

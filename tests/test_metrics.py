@@ -34,3 +34,21 @@ def test_accuracy_and_macro_f1():
     assert metrics.accuracy(labels, logits) == 0.75
     # class 0: tp 2, fp 0, fn 1 -> 0.8; class 1: tp 1, fp 1, fn 0 -> 2/3
     assert math.isclose(metrics.macro_f1(labels, np.argmax(logits, -1), 2), (0.8 + 2 / 3) / 2)
+
+
+def test_missing_annotations_are_left_out_of_ap_and_losses():
+    import tensorflow as tf
+
+    from ppvr_tf.training import losses
+    labels = np.array([[1, -1], [0, 1], [-1, 0], [1, 1]], np.float32)
+    scores = np.array([[0.9, 0.2], [0.8, 0.7], [0.1, 0.3], [0.7, 0.6]], np.float32)
+    ap = metrics.per_label_average_precision(labels, scores)
+    assert math.isclose(ap[0], metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.7]))
+    assert math.isclose(ap[1], metrics.average_precision([1, 0, 1], [0.7, 0.3, 0.6]))
+    task = losses.BudgetTask(losses.MULTI, 2)
+    logits = tf.constant(np.log(scores / (1 - scores)))
+    kept = labels >= 0
+    expected = tf.nn.sigmoid_cross_entropy_with_logits(labels=np.maximum(labels, 0), logits=logits).numpy()[kept]
+    assert math.isclose(float(losses.budget_loss(task, labels, logits)), float(expected.mean()), rel_tol=1e-5)
+    hits = ((scores > 0.5) == (labels == 1))[kept]
+    assert math.isclose(float(losses.budget_accuracy(task, labels, logits)), float(hits.mean()), rel_tol=1e-6)

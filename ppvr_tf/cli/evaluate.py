@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 
 from absl import app, flags
 
@@ -46,6 +47,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError("--saved_model is required")
     from ppvr_tf import experiment, reporting
     from ppvr_tf.config import ConfigError, validate
+    from ppvr_tf.data.errors import DataError
     from ppvr_tf.export.saved_model import ServingModel, load_metadata
 
     try:
@@ -57,7 +59,10 @@ def main(argv: list[str]) -> None:
         validate(cfg)
     except ConfigError as error:
         raise app.UsageError(str(error))
-    dataset = experiment.load_dataset(cfg)
+    try:
+        dataset = experiment.load_dataset(cfg)
+    except DataError as error:
+        sys.exit(f"ppvr-evaluate: {error}")
     fd = ServingModel(F.saved_model)
     target = None
     if not F.fresh_target:

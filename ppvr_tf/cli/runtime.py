@@ -14,3 +14,9 @@ def quiet_tensorflow() -> None:
     import tensorflow as tf
 
     tf.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").addFilter(_only_errors_of_tensorflow_datasets)
+
+
+def _only_errors_of_tensorflow_datasets(record: logging.LogRecord) -> bool:
+    """tfds logs every split it opens through absl; its progress bars say enough."""
+    return record.levelno >= logging.ERROR or "tensorflow_datasets" not in record.pathname

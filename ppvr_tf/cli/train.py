@@ -27,12 +27,15 @@ def main(argv: list[str]) -> None:
     except ConfigError as error:
         raise app.UsageError(str(error))
     from ppvr_tf import experiment, reporting  # TensorFlow loads only after the flags are good
+    from ppvr_tf.data.errors import DataError
     from ppvr_tf.training.callbacks import TrainingDiverged
     try:
         results = experiment.run(cfg, F.workdir, verbose=F.verbose)
     except TrainingDiverged as error:
         logging.error("training diverged: %s", error)
         sys.exit(f"ppvr-train: training diverged: {error}")
+    except DataError as error:  # bad input data: the message names the file
+        sys.exit(f"ppvr-train: {error}")
     print()
     print(reporting.summary_table(results))
     print(f"\nresults: {F.workdir}/results.json   plot: {F.workdir}/tradeoff.png   "

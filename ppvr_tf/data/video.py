@@ -14,15 +14,9 @@ import os
 import cv2
 import numpy as np
 
+from ppvr_tf.data.errors import MediaError
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
-
-
-class MediaError(ValueError):
-    """A video, frame folder or image that cannot be read."""
-
-    def __init__(self, path: str, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
 
 
 @dataclasses.dataclass(frozen=True)

@@ -141,6 +141,12 @@ def build_budget_model(name: str, clip_shape: tuple[int, int, int, int], outputs
 
 def ensemble_names(families: str, count: int, width: float, width_step: float) -> list[str]:
     """M budget models: model i is of family ``i mod len(families)`` (a comma-separated
-    list) with width ``width + i * width_step`` (paper, SBU: mobilenet_v1, 0.60 - 0.02 i)."""
+    list) with width ``width + i * width_step`` (paper, SBU: mobilenet_v1, 0.60 - 0.02 i),
+    unless the family names its own width (paper, VISPR: ``resnet50_v1,resnet50_v2,
+    mobilenet_v1@1.0,mobilenet_v1@0.75``)."""
     names = [f for f in families.split(",") if f]
-    return [f"{names[i % len(names)]}@{round(width + i * width_step, 4)}" for i in range(count)]
+
+    def name(i: int) -> str:
+        family = names[i % len(names)]
+        return family if "@" in family else f"{family}@{round(width + i * width_step, 4)}"
+    return [name(i) for i in range(count)]

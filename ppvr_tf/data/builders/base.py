@@ -24,18 +24,11 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from ppvr_tf.data import video
+from ppvr_tf.data.errors import DatasetError, MediaError
 
 SPLITS = ("train", "val", "test")
 SINGLE, MULTI, NONE = "single", "multi", "none"
 MISSING = -1.0  # a multi-label entry nobody annotated for this clip (masked in losses and AP)
-
-
-class DatasetError(ValueError):
-    """A dataset directory, list or annotation file that does not hold what it should."""
-
-    def __init__(self, path: str, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +120,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _generate_examples(self, split: str, records: list[Record]) -> Iterator[tuple[str, dict]]:
         spec, skipped = self.builder_config.clip, []
         for record, frames in _decode_all(records, spec, self.builder_config.workers):
-            if isinstance(frames, video.MediaError):
+            if isinstance(frames, MediaError):
                 if self.builder_config.strict:
                     raise frames
                 logging.warning("skipping %s", frames)
@@ -148,12 +141,12 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 def _decode_all(records: list[Record], spec: video.ClipSpec, workers: int
-                ) -> Iterable[tuple[Record, np.ndarray | video.MediaError]]:
+                ) -> Iterable[tuple[Record, np.ndarray | MediaError]]:
     """Decodes in parallel threads, in order, with a bounded number in flight."""
     def decode(record):
         try:
             return record, video.read_media(record.path, spec)
-        except video.MediaError as error:
+        except MediaError as error:
             return record, error
 
     workers = workers or os.cpu_count() or 1
@@ -171,6 +164,9 @@ def prepare(builder_class: type[ClipBuilder], root: str, config: ClipConfig,
             cache_dir: str) -> ClipBuilder:
     """The builder with its cache built (decoding ``root`` once; later runs reuse it)."""
     builder = builder_class(config=config, data_dir=cache_dir)
+    if not builder.is_prepared() and not os.path.isdir(root):
+        raise DatasetError(root, f"dataset root not found (and no cache in {cache_dir}); expected:\n"
+                                 f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=root))
     return builder
 

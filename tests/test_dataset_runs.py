@@ -1,0 +1,86 @@
+"""One paper flagfile per dataset runs end to end at tiny size (flags/smoke.flags) on
+small fixtures in the official layouts, through the ppvr-train command."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fixtures
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory) -> dict[str, str]:
+    base = tmp_path_factory.mktemp("data")
+    return {"sbu": fixtures.make_sbu(str(base / "sbu")), "ucf101": fixtures.make_ucf101(str(base / "ucf")),
+            "hmdb51": fixtures.make_hmdb51(str(base / "hmdb")), "vispr": fixtures.make_vispr(str(base / "vispr")),
+            "pa": fixtures.make_pa_hmdb51(str(base / "pa")),
+            "manifest": fixtures.make_manifest(str(base / "own"), "multi"), "cache": str(base / "cache")}
+
+
+def train(flagfile: str, workdir: str, *flags: str) -> dict:
+    command = [sys.executable, "-m", "ppvr_tf.cli.train", f"--flagfile={ROOT}/flags/{flagfile}",
+               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={workdir}", "--num_budget_models=1", *flags]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(os.path.join(workdir, "results.json")) as f:
+        return json.load(f)
+
+
+def check(results: dict, metric: str, attackers: int = 2) -> None:
+    for part in ("raw", "degraded"):
+        assert results[part]["budget_metric"] == metric
+        assert len(results[part]["attackers"]) == attackers
+        assert 0.0 <= results[part]["target_accuracy"] <= 1.0 and 0.0 <= results[part]["budget_score"] <= 1.0
+
+
+def test_sbu(roots, tmp_path):
+    results = train("sbu/entropy_m1.flags", str(tmp_path), f"--data_dir={roots['sbu']}",
+                    f"--cache_dir={roots['cache']}")
+    check(results, "accuracy")
+    assert results["budget_task"] == "actor_pair" and len(results["budget_labels"]) == 13
+
+
+def test_ucf101_with_vispr(roots, tmp_path):
+    results = train("ucf101_vispr/entropy_m1.flags", str(tmp_path), f"--data_dir={roots['ucf101']}",
+                    f"--privacy_data_dir={roots['vispr']}", f"--cache_dir={roots['cache']}")
+    check(results, "cmap")
+    assert results["budget_task"] == "vispr:ucf101" and len(results["budget_labels"]) == 7
+    assert set(results["degraded"]["attackers"][0]["per_attribute"]) == set(results["budget_labels"])
+
+
+def test_hmdb51_with_vispr_judged_on_pa_hmdb51(roots, tmp_path):
+    results = train("hmdb51_vispr/entropy_m1.flags", str(tmp_path), f"--data_dir={roots['hmdb51']}",
+                    f"--privacy_data_dir={roots['vispr']}", f"--pa_hmdb51_dir={roots['pa']}",
+                    f"--cache_dir={roots['cache']}")
+    check(results, "cmap")
+    assert results["budget_task"] == "vispr:pa_hmdb51->pa_hmdb51"
+    per_attribute = results["raw"]["attackers"][0]["per_attribute"]
+    assert per_attribute["face"] != per_attribute["face"]  # every fixture clip's face is unlabeled: NaN
+
+
+def test_manifest_of_own_videos_trains_and_evaluates(roots, tmp_path):
+    results = train("manifest/entropy.flags", str(tmp_path / "run"), f"--manifest={roots['manifest']}",
+                    f"--cache_dir={roots['cache']}")
+    check(results, "cmap")
+    assert results["budget_labels"] == ["person=alice", "person=bob", "badge", "zone=0", "zone=1", "zone=2"]
+    out = str(tmp_path / "eval.json")
+    run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.evaluate",
+                          f"--saved_model={tmp_path}/run/saved_model/degradation", f"--output={out}"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    with open(out) as f:
+        evaluated = json.load(f)
+    assert evaluated["degraded"]["target_accuracy"] == pytest.approx(results["degraded"]["target_accuracy"])
+
+
+def test_missing_dataset_root_is_reported_by_the_command(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.train", f"--flagfile={ROOT}/flags/sbu/grl.flags",
+                          f"--flagfile={ROOT}/flags/smoke.flags", f"--data_dir={tmp_path}/nowhere",
+                          f"--cache_dir={tmp_path}/cache", f"--workdir={tmp_path}/run"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode != 0 and f"{tmp_path}/nowhere: dataset root not found" in run.stderr
