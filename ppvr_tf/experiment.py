@@ -192,9 +192,13 @@ def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
     _check_resumable(cfg, workdir)
     started = time.time()
     dataset = load_dataset(cfg)
-    logging.info("dataset: %d/%d/%d clips of shape %s, %d actions, budget task %s (%d outputs)",
-                 len(dataset.train), len(dataset.val), len(dataset.test), dataset.clip_shape,
-                 dataset.num_actions, cfg.budget_task, dataset.budget_task.outputs)
+    data_summary = dataset.summary()
+    logging.info("dataset %s: clips %s of shape %s, %d actions, budget task %s (%d outputs)",
+                 cfg.dataset, data_summary["clips"], dataset.clip_shape, dataset.num_actions,
+                 budget_task_name(cfg), dataset.budget_task.outputs)
+    if data_summary["skipped_count"]:
+        logging.warning("%d videos could not be decoded and were skipped (listed in results.json "
+                        "under data.skipped)", data_summary["skipped_count"])
     trainer = train(cfg, dataset, workdir, verbose=verbose)
     train_seconds = time.time() - started
     export(trainer, cfg, dataset, workdir)
@@ -207,6 +211,7 @@ def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
                            "restarts": state.restarts, "steps_per_phase": state.steps_per_phase,
                            "capped_loops": state.capped_loops, "seconds": round(train_seconds, 1)}
     results["seconds"] = round(time.time() - started, 1)
+    results["data"] = data_summary
     results["config"] = dataclasses.asdict(cfg)
     write_outputs(results, dataset, fd, workdir, title=f"{cfg.dataset}: {cfg.schedule.method}, "
                   f"M={cfg.model.num_budget_models}, restart every {cfg.schedule.restart_every or '-'}")

@@ -170,9 +170,10 @@ def make_manifest(root: str, privacy: str = "single") -> str:
             path = f"frames/{index:02d}"
             for t, frame in enumerate(frames(action, person, 10)):
                 write_image(os.path.join(root, path, f"{t:04d}.png"), frame)
-        else:
+        else:  # any resolution and length: a portrait phone clip, a 16:9 camera, ...
             path = f"videos/clip_{index:02d}.avi"
-            write_avi(os.path.join(root, path), frames(action, person, 10 + index))
+            height, width = {6: (200, 90), 8: (360, 640)}.get(index, (120, 160))
+            write_avi(os.path.join(root, path), frames(action, person, 10 + index, height, width))
         row = [path, split, ("enter", "leave")[action], ("alice", "bob")[person]]
         if privacy == "multi":
             row += [str(index % 2), "" if index == 5 else str(index % 3)]

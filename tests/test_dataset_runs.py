@@ -16,7 +16,9 @@ from conftest import ROOT
 @pytest.fixture(scope="module")
 def roots(tmp_path_factory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("data")
-    return {"sbu": fixtures.make_sbu(str(base / "sbu")), "ucf101": fixtures.make_ucf101(str(base / "ucf")),
+    ucf = fixtures.make_ucf101(str(base / "ucf"))
+    fixtures.truncate(os.path.join(ucf, "UCF-101", "Archery", "v_Archery_g09_c01.avi"))  # a bad download
+    return {"sbu": fixtures.make_sbu(str(base / "sbu")), "ucf101": ucf,
             "hmdb51": fixtures.make_hmdb51(str(base / "hmdb")), "vispr": fixtures.make_vispr(str(base / "vispr")),
             "pa": fixtures.make_pa_hmdb51(str(base / "pa")),
             "manifest": fixtures.make_manifest(str(base / "own"), "multi"), "cache": str(base / "cache")}
@@ -50,6 +52,9 @@ def test_ucf101_with_vispr(roots, tmp_path):
                     f"--privacy_data_dir={roots['vispr']}", f"--cache_dir={roots['cache']}")
     check(results, "cmap")
     assert results["budget_task"] == "vispr:ucf101" and len(results["budget_labels"]) == 7
+    assert results["data"]["skipped_count"] == 1  # the truncated video, skipped and counted
+    assert "v_Archery_g09_c01.avi" in results["data"]["skipped"]["ucf101/train"][0]
+    assert results["data"]["clips"]["train"] == 8 and results["data"]["clips"]["privacy_train"] == 4
     assert set(results["degraded"]["attackers"][0]["per_attribute"]) == set(results["budget_labels"])
 
 

@@ -69,6 +69,11 @@ def _splits(builder: base.ClipBuilder, names, crop) -> list[Split]:
     return splits
 
 
+def _skipped(*builders: base.ClipBuilder) -> dict[str, list[str]]:
+    return {f"{b.name}/{split}": problems for b in builders
+            for split, problems in b.info.metadata.get("skipped", {}).items() if problems}
+
+
 def _budget_task(labels: base.Labels, where: str) -> BudgetTask:
     if labels.privacy_kind == base.NONE:
         raise ValueError(f"{where} has no privacy labels: add --privacy_dataset=vispr")
@@ -92,12 +97,14 @@ def load(dataset: str, source: SourceConfig, clip_shape: tuple[int, int, int, in
     train, val, test = _splits(action_builder, ("train", "val", "test"), crop)
     if not source.privacy_dataset:
         task = _budget_task(action_labels, dataset)
-        return Dataset(train, val, test, action_labels.action_names, task, clip_shape)
+        return Dataset(train, val, test, action_labels.action_names, task, clip_shape,
+                       skipped=_skipped(action_builder))
 
     privacy_builder = _builder(source.privacy_dataset, source.privacy_data_dir, source.attribute_set,
                                source, num_frames)
     privacy_labels = base.labels_of(privacy_builder)
     privacy = _splits(privacy_builder, ("train", "val", "test"), crop)
+    builders = [action_builder, privacy_builder]
     if source.privacy_test_dataset:
         test_builder = _builder(source.privacy_test_dataset, source.data_dir, source.pa_view, source,
                                 num_frames, labels_path=source.pa_hmdb51_dir)
@@ -108,6 +115,7 @@ def load(dataset: str, source: SourceConfig, clip_shape: tuple[int, int, int, in
                              f"{privacy_labels.privacy_names}: use --attribute_set=pa_hmdb51 "
                              "--pa_view=binary")
         privacy[2] = _splits(test_builder, ("test",), crop)[0]
+        builders.append(test_builder)
     return Dataset(train, val, test, action_labels.action_names,
                    _budget_task(privacy_labels, source.privacy_dataset), clip_shape,
-                   privacy=tuple(privacy))
+                   privacy=tuple(privacy), skipped=_skipped(*builders))

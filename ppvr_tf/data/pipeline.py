@@ -80,6 +80,16 @@ class Dataset:
     budget_task: BudgetTask
     clip_shape: tuple[int, int, int, int]  # (T, H, W, 3) the models see
     privacy: tuple[Split, Split, Split] | None = None  # cross-dataset: privacy train/val/test
+    skipped: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # "builder/split": problems
+
+    def summary(self) -> dict:
+        """Clip counts and the videos that could not be decoded, for results.json."""
+        names = ("train", "val", "test")
+        clips = {name: len(s) for name, s in zip(names, (self.train, self.val, self.test))}
+        if self.privacy:
+            clips.update({f"privacy_{name}": len(s) for name, s in zip(names, self.privacy)})
+        return {"clips": clips, "skipped": self.skipped,
+                "skipped_count": sum(len(v) for v in self.skipped.values())}
 
     @property
     def num_actions(self) -> int:

@@ -53,3 +53,16 @@ def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> f
         fn = np.sum((predictions != c) & (labels == c))
         scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores))
+
+
+def multilabel_macro_f1(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Mean over binary labels of the F1 of predicting "present" (logit > 0), counting only
+    annotated entries; a label never present nor predicted is left out."""
+    scores = []
+    for k in range(labels.shape[1]):
+        annotated = labels[:, k] >= 0
+        truth, predicted = labels[annotated, k] == 1, logits[annotated, k] > 0
+        tp, wrong = np.sum(truth & predicted), np.sum(truth != predicted)
+        if tp + wrong:
+            scores.append(2 * tp / (2 * tp + wrong))
+    return float(np.mean(scores)) if scores else float("nan")

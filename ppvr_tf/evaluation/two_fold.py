@@ -46,12 +46,14 @@ class AttackerResult:
     name: str
     score: float
     per_attribute: dict[str, float] | None
+    macro_f1: float
     seconds: float
 
 
 @dataclasses.dataclass
 class TwoFoldResult:
     target_accuracy: float
+    target_macro_f1: float
     budget_score: float
     budget_metric: str
     attackers: list[AttackerResult]
@@ -74,13 +76,15 @@ def degrade(frame_filter: FrameFilter, clips: tf.data.Dataset | np.ndarray,
     return np.concatenate(out)
 
 
-def budget_score(task: BudgetTask, labels: np.ndarray, logits: np.ndarray) -> tuple[float, dict | None]:
-    """The privacy score of one attacker: accuracy, or cMAP with AP per attribute."""
+def budget_score(task: BudgetTask, labels: np.ndarray, logits: np.ndarray) -> tuple[float, dict | None, float]:
+    """The privacy score of one attacker: accuracy, or cMAP with AP per attribute; and macro F1."""
     if task.kind == SINGLE:
-        return metrics.accuracy(labels, logits), None
+        f1 = metrics.macro_f1(labels, np.argmax(logits, axis=-1), task.outputs)
+        return metrics.accuracy(labels, logits), None, f1
     per_label = metrics.per_label_average_precision(labels, logits)
     names = task.names or tuple(str(i) for i in range(task.outputs))
-    return float(np.nanmean(per_label)), {n: float(ap) for n, ap in zip(names, per_label)}
+    return (float(np.nanmean(per_label)), {n: float(ap) for n, ap in zip(names, per_label)},
+            metrics.multilabel_macro_f1(labels, logits))
 
 
 def _random_frames(count: int, seed: int):
@@ -165,8 +169,9 @@ def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
         target_model = "fresh"
     else:
         target_model = "trained"
-    target_accuracy = metrics.accuracy(split["test"].actions,
-                                       _predict(target, degraded["test"], cfg.batch_size))
+    target_logits = _predict(target, degraded["test"], cfg.batch_size)
+    target_accuracy = metrics.accuracy(split["test"].actions, target_logits)
+    target_f1 = metrics.macro_f1(split["test"].actions, np.argmax(target_logits, axis=-1), dataset.num_actions)
     logging.info("[%s] A_T = %.3f (%s fT)", label, target_accuracy, target_model)
 
     attackers = []
@@ -174,10 +179,10 @@ def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
         t0 = time.time()
         model = train_attacker(name, dataset.budget_task, private["train"], privacy["train"].budget,
                                private["val"], privacy["val"].budget, cfg, seed + 1 + index)
-        score, per_attribute = budget_score(dataset.budget_task, privacy["test"].budget,
-                                            _predict(model, private["test"], cfg.batch_size))
-        attackers.append(AttackerResult(name, score, per_attribute, round(time.time() - t0, 1)))
+        score, per_attribute, f1 = budget_score(dataset.budget_task, privacy["test"].budget,
+                                                _predict(model, private["test"], cfg.batch_size))
+        attackers.append(AttackerResult(name, score, per_attribute, f1, round(time.time() - t0, 1)))
         logging.info("[%s] attacker %s: %s = %.3f (%.0fs)", label, name,
                      dataset.budget_task.metric, score, time.time() - t0)
     best = max(a.score for a in attackers)
-    return TwoFoldResult(target_accuracy, best, dataset.budget_task.metric, attackers, target_model)
+    return TwoFoldResult(target_accuracy, target_f1, best, dataset.budget_task.metric, attackers, target_model)
