@@ -113,9 +113,13 @@ def test_real_clips_decode():
     spec = video.ClipSpec(num_frames=16, height=120, width=160)
     ucf = video.read_video(shared("ucf101_sample", "test.avi"), spec)
     assert ucf.shape[1:] == (120, 160, 3) and len(ucf) > 16 and ucf.std() > 10
-    clip, indices = video.cut_clips(ucf, spec)[0]
+    [(clip, indices)] = video.read_clips(shared("ucf101_sample", "test.avi"), spec)
     assert clip.shape == (16, 120, 160, 3) and np.all(np.diff(indices) == 1)
-    surveillance = video.read_video(shared("opencv_samples", "vtest.avi"), spec)
-    assert len(surveillance) == 795  # 768x576 cut to 4:3 and resized
+    np.testing.assert_array_equal(clip, ucf[indices])  # the window is the centre of the video
+    assert indices[0] == (len(ucf) - 16) // 2
+    surveillance = video.read_clips(shared("opencv_samples", "vtest.avi"),
+                                    video.ClipSpec(num_frames=8, clips_per_video=5, frame_stride=2))
+    assert [int(w[0]) for _, w in surveillance] == [0, 195, 390, 585, 780]  # 795 frames, 5 windows of span 15
+    assert all(c.shape == (8, 120, 160, 3) and np.all(np.diff(w) == 2) for c, w in surveillance)
     photo = video.read_image(shared("opencv_samples", "messi5.jpg"), spec)
     assert photo.shape == (1, 120, 160, 3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -48,33 +49,66 @@ def _rgb(frame: np.ndarray, spec: ClipSpec) -> np.ndarray:
     return resize_cover(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), spec.height, spec.width)
 
 
+def _open(path: str) -> cv2.VideoCapture:
+    if not os.path.isfile(path):
+        raise MediaError(path, "no such video file")
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise MediaError(path, "OpenCV cannot open it (not a video, or an unsupported codec)")
+    return capture
+
+
+def _check_length(path: str, decoded: int, announced: int) -> None:
+    if decoded == 0:
+        raise MediaError(path, "no decodable frame (empty or corrupt video)")
+    if announced > 0 and decoded < announced - max(2, announced // 20):
+        raise MediaError(path, f"truncated: decoded {decoded} of the {announced} frames "
+                               "its header announces")
+
+
+def _scan(path: str, spec: ClipSpec, keep: Callable[[int], bool]) -> tuple[dict[int, np.ndarray], int]:
+    """Decodes the whole video (so a truncated file is noticed) but converts and keeps
+    only the frames ``keep`` asks for: memory stays flat however long the video is."""
+    capture = _open(path)
+    try:
+        announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        kept, index = {}, 0
+        while capture.grab():
+            if keep(index):
+                ok, frame = capture.retrieve()
+                if not ok:
+                    break
+                kept[index] = _rgb(frame, spec)
+            index += 1
+    finally:
+        capture.release()
+    _check_length(path, index, announced)
+    return kept, index
+
+
 def read_video(path: str, spec: ClipSpec) -> np.ndarray:
     """All frames of a video file, resized: uint8 (F, H, W, 3).
 
     A file OpenCV cannot open, one without a single decodable frame, or one that
     stops well before the frame count in its header (a truncated download) raises.
     """
-    if not os.path.isfile(path):
-        raise MediaError(path, "no such video file")
-    capture = cv2.VideoCapture(path)
-    try:
-        if not capture.isOpened():
-            raise MediaError(path, "OpenCV cannot open it (not a video, or an unsupported codec)")
-        expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        frames = []
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(_rgb(frame, spec))
-    finally:
-        capture.release()
-    if not frames:
-        raise MediaError(path, "no decodable frame (empty or corrupt video)")
-    if expected > 0 and len(frames) < expected - max(2, expected // 20):
-        raise MediaError(path, f"truncated: decoded {len(frames)} of the {expected} frames "
-                               "its header announces")
-    return np.stack(frames)
+    kept, count = _scan(path, spec, lambda index: True)
+    return np.stack([kept[i] for i in range(count)])
+
+
+def _video_clips(path: str, spec: ClipSpec) -> list[tuple[np.ndarray, np.ndarray]]:
+    capture = _open(path)
+    announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    windows = _windows(announced, spec) if announced > 0 else []
+    wanted = {int(i) for w in windows for i in w}
+    kept, count = _scan(path, spec, wanted.__contains__)
+    if count != announced:  # the header was wrong (or silent): place the windows on what is there
+        windows = _windows(count, spec)
+        needed = {int(i) for w in windows for i in w}
+        if not needed <= kept.keys():
+            kept, _ = _scan(path, spec, needed.__contains__)
+    return [(np.stack([kept[int(i)] for i in w]), w) for w in windows]
 
 
 def read_image(path: str, spec: ClipSpec) -> np.ndarray:
@@ -86,9 +120,9 @@ def read_image(path: str, spec: ClipSpec) -> np.ndarray:
     return _rgb(image, spec)[None]
 
 
-def read_frames(pattern: str, spec: ClipSpec) -> np.ndarray:
-    """Frame images as uint8 (F, H, W, 3): a folder (every image in it) or a glob
-    pattern such as ``.../rgb_*.png``, in name order."""
+def frame_files(pattern: str) -> list[str]:
+    """Frame images of a folder (every image in it) or a glob pattern such as
+    ``.../rgb_*.png``, in name order."""
     if os.path.isdir(pattern):
         pattern = os.path.join(pattern, "*")
     elif not os.path.isdir(os.path.dirname(pattern)):
@@ -96,16 +130,24 @@ def read_frames(pattern: str, spec: ClipSpec) -> np.ndarray:
     files = sorted(f for f in glob.glob(pattern) if f.lower().endswith(IMAGE_EXTENSIONS))
     if not files:
         raise MediaError(pattern, "no frame images found")
-    return np.concatenate([read_image(f, spec) for f in files])
+    return files
 
 
-def read_media(path: str, spec: ClipSpec) -> np.ndarray:
-    """A video file, a frame folder or glob, or an image, whichever ``path`` is."""
+def read_clips(path: str, spec: ClipSpec) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The clips of ``spec`` cut from a video file, a frame folder or glob, or an image,
+    whichever ``path`` is: (uint8 clip (T, H, W, 3), its frame indices) per window.
+    An image is a one-frame clip."""
     if os.path.isdir(path) or any(c in path for c in "*?["):
-        return read_frames(path, spec)
+        files = frame_files(path)
+        return [(np.concatenate([read_image(files[i], spec) for i in w]), w)
+                for w in _windows(len(files), spec)]
     if path.lower().endswith(IMAGE_EXTENSIONS):
-        return read_image(path, spec)
-    return read_video(path, spec)
+        return [(read_image(path, spec), np.zeros(1, np.int64))]
+    return _video_clips(path, spec)
+
+
+def _windows(num_frames: int, spec: ClipSpec) -> list[np.ndarray]:
+    return [window_indices(start, num_frames, spec) for start in window_starts(num_frames, spec)]
 
 
 def window_starts(num_frames: int, spec: ClipSpec) -> list[int]:
@@ -121,11 +163,3 @@ def window_indices(start: int, num_frames: int, spec: ClipSpec) -> np.ndarray:
     """Frame indices of the window at ``start``; short videos repeat their last frame."""
     indices = start + spec.frame_stride * np.arange(spec.num_frames)
     return np.minimum(indices, num_frames - 1)
-
-
-def cut_clips(frames: np.ndarray, spec: ClipSpec) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(clip, frame indices) for each window; a single image becomes a one-frame clip."""
-    if len(frames) == 1:
-        return [(frames, np.zeros(1, np.int64))]
-    return [(frames[idx], idx) for idx in
-            (window_indices(s, len(frames), spec) for s in window_starts(len(frames), spec))]

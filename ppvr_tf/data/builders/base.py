@@ -119,14 +119,14 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
     def _generate_examples(self, split: str, records: list[Record]) -> Iterator[tuple[str, dict]]:
         spec, skipped = self.builder_config.clip, []
-        for record, frames in _decode_all(records, spec, self.builder_config.workers):
-            if isinstance(frames, MediaError):
+        for record, clips in _decode_all(records, spec, self.builder_config.workers):
+            if isinstance(clips, MediaError):
                 if self.builder_config.strict:
-                    raise frames
-                logging.warning("skipping %s", frames)
-                skipped.append(str(frames))
+                    raise clips
+                logging.warning("skipping %s", clips)
+                skipped.append(str(clips))
                 continue
-            for window, (clip, indices) in enumerate(video.cut_clips(frames, spec)):
+            for window, (clip, indices) in enumerate(clips):
                 privacy = (record.frame_privacy(indices) if record.frame_privacy
                            else np.asarray(record.privacy, np.float32))
                 yield f"{record.key}#{window}", {"clip": clip, "action": record.action,
@@ -141,11 +141,11 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
 
 
 def _decode_all(records: list[Record], spec: video.ClipSpec, workers: int
-                ) -> Iterable[tuple[Record, np.ndarray | MediaError]]:
+                ) -> Iterable[tuple[Record, list | MediaError]]:
     """Decodes in parallel threads, in order, with a bounded number in flight."""
     def decode(record):
         try:
-            return record, video.read_media(record.path, spec)
+            return record, video.read_clips(record.path, spec)
         except MediaError as error:
             return record, error
 
