@@ -31,7 +31,9 @@ def with_dataset(roots: list[str], dataset: str) -> list[str]:
     """``roots`` with --data_dir at the fixture of ``dataset`` (built on first use)."""
     *others, data_dir = roots
     folder = data_dir.split("=", 1)[1].replace("DATASET", dataset)
-    if dataset != "synthetic" and not os.path.isdir(folder):
+    if dataset == "manifest":
+        return [*others, f"--manifest={fixtures.make_manifest(folder, 'single')}"]
+    if not os.path.isdir(folder):
         {"sbu": fixtures.make_sbu, "ucf101": fixtures.make_ucf101, "hmdb51": fixtures.make_hmdb51}[dataset](folder)
     return [*others, f"--data_dir={folder}"]
 
