@@ -37,6 +37,9 @@ def _config(metadata: dict):
         cfg = dataclasses.replace(cfg, data=ppvr_flags.data_config(), budget_task=F.budget_task)
     if any(F[name].present for name in _EVAL_FLAGS):
         cfg = dataclasses.replace(cfg, eval=ppvr_flags.eval_config())
+    moved = {f.name: F[f.name].value for f in dataclasses.fields(cfg.source) if F[f.name].present}
+    if moved:  # e.g. the datasets live elsewhere on this machine
+        cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, **moved))
     return cfg
 
 
