@@ -19,7 +19,8 @@ from absl import app, flags
 from ppvr_tf.cli import flags as ppvr_flags
 
 F = ppvr_flags.F
-flags.DEFINE_string("saved_model", None, "SavedModel directory of an fD exported by ppvr-train.")
+flags.DEFINE_string("saved_model", None, "fD: a SavedModel directory from ppvr-train, or a .tflite "
+                    "from ppvr-export (run through LiteRT, frame by frame).")
 flags.DEFINE_string("target_saved_model", None, "SavedModel of fT (default: ../target beside fD).")
 flags.DEFINE_bool("fresh_target", False, "Train a fresh fT on fD(X) instead of loading one.")
 flags.DEFINE_string("output", None, "Where to write results JSON (default: print only).")
@@ -43,6 +44,22 @@ def _config(metadata: dict):
     return cfg
 
 
+def _load_fd(path: str):
+    """(frame filter, metadata with the run's config, default fT path) of a SavedModel
+    directory or of a .tflite file exported by ppvr-export (metadata.json beside it)."""
+    from ppvr_tf.export.saved_model import ServingModel, load_metadata
+    if path.endswith(".tflite"):
+        from tflite_export.runtime import TFLiteFrameFilter
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), "metadata.json")
+        if not os.path.exists(beside):
+            raise FileNotFoundError(f"{beside}: missing; evaluate a .tflite inside a ppvr-export --out_dir")
+        with open(beside) as f:
+            metadata = json.load(f)
+        return TFLiteFrameFilter(path), metadata, os.path.join(os.path.dirname(metadata["source"]), "target")
+    metadata = load_metadata(path)
+    return ServingModel(path), metadata, os.path.join(os.path.dirname(os.path.abspath(path)), "target")
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -51,10 +68,10 @@ def main(argv: list[str]) -> None:
     from ppvr_tf import experiment, reporting
     from ppvr_tf.config import ConfigError, validate
     from ppvr_tf.data.errors import DataError
-    from ppvr_tf.export.saved_model import ServingModel, load_metadata
+    from ppvr_tf.export.saved_model import ServingModel
 
     try:
-        metadata = load_metadata(F.saved_model)
+        fd, metadata, default_target = _load_fd(F.saved_model)
     except FileNotFoundError as error:
         raise app.UsageError(str(error))
     cfg = _config(metadata)
@@ -66,11 +83,9 @@ def main(argv: list[str]) -> None:
         dataset = experiment.load_dataset(cfg)
     except DataError as error:
         sys.exit(f"ppvr-evaluate: {error}")
-    fd = ServingModel(F.saved_model)
     target = None
     if not F.fresh_target:
-        path = F.target_saved_model or os.path.join(os.path.dirname(os.path.abspath(F.saved_model)), "target")
-        target = ServingModel(path)
+        target = ServingModel(F.target_saved_model or default_target)
     results = experiment.two_fold_results(cfg, dataset, fd, target)
     results["saved_model"] = os.path.abspath(F.saved_model)
     if F.output:

@@ -1,0 +1,137 @@
+"""Edge export: the flatbuffers, the C array, LiteRT and TFLite Micro agreement, the
+op check, evaluation through the interpreter, and the anonymizer on real footage."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import ROOT, TINY
+from fixtures import SHARED
+from ppvr_tf.config import ExperimentConfig, ModelConfig, OptimConfig
+from ppvr_tf.data import pipeline
+from ppvr_tf.evaluation.two_fold import EvalConfig, degrade
+from ppvr_tf.export import saved_model
+from ppvr_tf.models import degradation
+from tflite_export import c_array, export, model_info
+from tflite_export.runtime import TFLiteFrameFilter
+
+CONFIG = ExperimentConfig(data=TINY, model=ModelConfig(fd_width=0.125, fd_residual_blocks=1, budget_family="cnn",
+                                                     target_width=0.0625, target_fc_units=256),
+                          optim=OptimConfig(batch_size=8),
+                          eval=EvalConfig(attackers=("cnn@0.25",), attacker_epochs=1, target_epochs=1))
+
+
+def identity_trained_fd() -> keras.Model:
+    """A small transformer fD fitted towards the identity, like fD's first pretraining."""
+    keras.utils.set_random_seed(0)
+    fd = degradation.transformer_net(0.125, 1)
+    frames = pipeline.load_synthetic(TINY).train.head(32).reshape(-1, 16, 16, 3).astype(np.float32) / 255
+    fd.compile(keras.optimizers.Adam(3e-3), "mse")
+    fd.fit(frames, frames, epochs=15, batch_size=32, verbose=0)
+    return fd
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    source = str(root / "saved_model" / "degradation")
+    saved_model.export(identity_trained_fd(), source, (16, 16, 3), "degradation", CONFIG.to_json())
+    out = str(root / "out")
+    report = export.run(source, out, calibration_frames=64, verification_frames=32)
+    return source, out, report
+
+
+def test_every_format_is_written_and_described(exported):
+    _, out, report = exported
+    for name in ("fd_int8.tflite", "fd_float32.tflite", "fd_float16.tflite", "fd_int8.cc", "fd_int8.h",
+                 "metadata.json", "verification.json"):
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    metadata = json.load(open(os.path.join(out, "metadata.json")))
+    assert metadata["input"]["dtype"] == metadata["output"]["dtype"] == "int8"
+    assert metadata["input"]["shape"] == [1, 16, 16, 3]
+    assert metadata["model_bytes"] == os.path.getsize(os.path.join(out, "fd_int8.tflite"))
+    assert {"CONV_2D", "TRANSPOSE_CONV"} <= set(metadata["ops"])
+    assert metadata["arena_bytes"] == report["arena_bytes"] > 0
+    # MACs: the 9x9 first conv alone is 16*16*(8*0.125... rounded) channels * 9*9*3
+    first = model_info.interpreter(open(os.path.join(out, "fd_int8.tflite"), "rb").read())
+    assert metadata["macs_per_frame"] == model_info.macs_per_frame(first) > 16 * 16 * 9 * 9 * 3
+
+
+def test_int8_litert_and_micro_agree_with_float(exported):
+    _, _, report = exported
+    assert report["passed"] and report["unsupported_ops"] == []
+    assert report["litert_float32_vs_float"]["max_abs_error"] < 1e-4
+    assert report["litert_int8_vs_float"]["psnr_db"] >= export.PSNR_BAR_DB
+    assert report["micro_int8_vs_float"]["psnr_db"] >= export.PSNR_BAR_DB
+
+
+def test_c_array_holds_the_same_flatbuffer(exported):
+    _, out, _ = exported
+    with open(os.path.join(out, "fd_int8.tflite"), "rb") as f:
+        model = f.read()
+    with open(os.path.join(out, "fd_int8.cc")) as f:
+        assert c_array.parse(f.read()) == model
+    assert f"fd_int8_len;  // {len(model)} bytes" in open(os.path.join(out, "fd_int8.h")).read()
+
+
+def test_an_op_tflite_micro_lacks_is_reported_not_exported(tmp_path):
+    frames = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(frames)
+    x = keras.layers.Lambda(lambda t: tf.nn.local_response_normalization(t))(x)
+    fd = keras.Model(frames, keras.layers.Conv2D(3, 1, activation="sigmoid")(x))
+    source = str(tmp_path / "fd")
+    saved_model.export(fd, source, (16, 16, 3), "degradation", CONFIG.to_json())
+    with pytest.raises(export.ExportError, match="LOCAL_RESPONSE_NORMALIZATION"):
+        export.run(source, str(tmp_path / "out"), calibration_frames=16, verification_frames=8)
+    report = json.load(open(tmp_path / "out" / "verification.json"))
+    assert report["unsupported_ops"] == ["LOCAL_RESPONSE_NORMALIZATION"] and not report["passed"]
+    assert not os.path.exists(tmp_path / "out" / "fd_int8.cc")
+
+
+def test_tflite_and_saved_model_judge_the_same(exported):
+    source, out, _ = exported
+    clips = pipeline.load_synthetic(TINY).test.head(8)
+    from_saved = degrade(saved_model.ServingModel(source), clips)
+    from_float = degrade(TFLiteFrameFilter(os.path.join(out, "fd_float32.tflite")), clips)
+    from_int8 = degrade(TFLiteFrameFilter(os.path.join(out, "fd_int8.tflite")), clips)
+    assert np.abs(from_saved.astype(int) - from_float).max() <= 1
+    assert np.mean(np.abs(from_saved.astype(int) - from_int8)) < 8  # a few int8 steps
+    results = {}
+    for name in ("fd_float32.tflite", source):
+        path = name if os.path.isabs(name) else os.path.join(out, name)
+        run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.evaluate", f"--saved_model={path}",
+                              "--fresh_target", f"--output={out}/{os.path.basename(path)}.json"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        results[name] = json.load(open(f"{out}/{os.path.basename(path)}.json"))["degraded"]
+    tflite, saved = results.values()
+    assert tflite["target_accuracy"] == pytest.approx(saved["target_accuracy"], abs=1 / 16)
+    assert tflite["budget_score"] == pytest.approx(saved["budget_score"], abs=1 / 16)
+
+
+def test_anonymize_real_surveillance_footage(exported, tmp_path):
+    _, out, _ = exported
+    video = os.path.join(SHARED, "opencv_samples", "vtest.avi")
+    if not os.path.exists(video):
+        pytest.skip(f"real sample video not found at {video}")
+    target = str(tmp_path / "anon.avi")
+    run = subprocess.run([sys.executable, "-m", "tflite_export.anonymize", f"--model={out}/fd_int8.tflite",
+                          f"--input={video}", f"--output={target}", "--max_frames=25"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = json.loads(run.stdout)
+    assert summary["frames"] == 25 and summary["fd_frames_per_second"] > 0
+    capture = cv2.VideoCapture(target)
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 25 and int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 16
+    assert os.path.getsize(str(tmp_path / "anon_preview.png")) > 0

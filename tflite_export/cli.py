@@ -1,0 +1,45 @@
+"""ppvr-export --saved_model=DIR --out_dir=OUT (or --workdir=RUN to export from checkpoints)."""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+
+from absl import app, flags
+
+from ppvr_tf.cli.runtime import quiet_tensorflow
+
+quiet_tensorflow()
+
+flags.DEFINE_string("saved_model", None, "fD SavedModel written by ppvr-train (saved_model/degradation).")
+flags.DEFINE_string("workdir", None, "Or: a ppvr-train workdir; fD is rebuilt from its last checkpoint.")
+flags.DEFINE_string("out_dir", None, "Where the flatbuffers, C array and reports go.")
+flags.DEFINE_integer("calibration_frames", 200, "Training frames that calibrate the int8 ranges.")
+flags.DEFINE_integer("verification_frames", 64, "Held-out test frames for the fidelity report.")
+F = flags.FLAGS
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not F.out_dir or bool(F.saved_model) == bool(F.workdir):
+        raise app.UsageError("give --out_dir and one of --saved_model or --workdir")
+    from ppvr_tf.data.errors import DataError
+    from tflite_export import export, fd_source
+    with tempfile.TemporaryDirectory() as tmp:
+        source = F.saved_model or fd_source.from_checkpoint(F.workdir, f"{tmp}/fd")
+        try:
+            report = export.run(source, F.out_dir, F.calibration_frames, F.verification_frames)
+        except (export.ExportError, DataError, FileNotFoundError) as error:
+            sys.exit(f"ppvr-export: {error}")
+    print(json.dumps(report, indent=2))
+    if not report["passed"]:
+        sys.exit(f"ppvr-export: int8 fidelity below {export.PSNR_BAR_DB} dB PSNR (see {F.out_dir}/verification.json)")
+
+
+def run() -> None:
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

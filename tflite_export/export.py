@@ -1,0 +1,121 @@
+"""``ppvr-export``: a trained fD -> everything a device and its firmware need.
+
+``OUT/`` receives (all at once, or nothing):
+
+    fd_int8.tflite     full-integer int8 (int8 input and output, batch 1, builtin ops)
+    fd_float16.tflite  float16 weights
+    fd_float32.tflite  float32
+    fd_int8.cc/.h      the int8 flatbuffer as a C array (16-byte aligned) for firmware
+    metadata.json      input/output shape, scale, zero point; op list; arena, MACs, bytes
+    verification.json  int8 and float16 against the float SavedModel on held-out frames
+                       (PSNR, max error) through LiteRT and through TFLite Micro
+
+int8 is calibrated on frames of the run's own training data; held-out frames come from
+its test split. A model with an op TFLite Micro lacks is not exported: the report is
+written alone and the command fails.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from ppvr_tf import experiment
+from ppvr_tf.export.saved_model import ServingModel
+from ppvr_tf.io_utils import atomic_directory, atomic_write_text
+from tflite_export import c_array, convert, fd_source, micro, model_info
+
+PSNR_BAR_DB = 30.0  # int8 against float: the fidelity the export must reach
+ARRAY_NAME = "fd_int8"
+
+
+class ExportError(RuntimeError):
+    """The model cannot be exported as asked (the report says why)."""
+
+
+def psnr(reference: np.ndarray, output: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
+    mse = float(np.mean((reference.astype(np.float64) - output) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+
+
+def fidelity(reference: np.ndarray, output: np.ndarray) -> dict:
+    error = np.abs(reference.astype(np.float64) - output)
+    return {"psnr_db": round(psnr(reference, output), 2), "max_abs_error": round(float(error.max()), 5),
+            "mean_abs_error": round(float(error.mean()), 5)}
+
+
+def frames_of(split, count: int, seed: int) -> np.ndarray:
+    """``count`` frames in [0, 1] spread over the first clips of a split."""
+    t = split.clip_dataset().element_spec.shape[0] or 1
+    clips = split.head(min(len(split), -(-count // t) * 2))
+    frames = clips.reshape(-1, *clips.shape[2:]).astype(np.float32) / 255.0
+    pick = np.random.default_rng(seed).choice(len(frames), size=min(count, len(frames)), replace=False)
+    return frames[np.sort(pick)]
+
+
+def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
+        verification_frames: int = 64, seed: int = 0) -> dict:
+    """Converts, checks and writes; returns the verification report."""
+    cfg = fd_source.config(saved_model_dir)
+    shape = fd_source.frame_shape(saved_model_dir)
+    dataset = experiment.load_dataset(cfg)
+    calibration = frames_of(dataset.train, calibration_frames, seed)
+    held_out = frames_of(dataset.test, verification_frames, seed + 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        fixed = fd_source.fixed_batch(saved_model_dir, shape, os.path.join(tmp, "frame"))
+        models = {kind: convert.convert(fixed, kind, calibration) for kind in convert.KINDS}
+    reference = np.asarray(ServingModel(saved_model_dir)(held_out), np.float32)
+    int8 = model_info.interpreter(models["int8"])
+    io = model_info.io_details(int8)
+    report = {"frames": len(held_out), "psnr_bar_db": PSNR_BAR_DB}
+    for kind in convert.KINDS:
+        interp = _filter(models[kind])
+        report[f"litert_{kind}_vs_float"] = fidelity(reference, interp(held_out))
+    report["unsupported_ops"] = micro.unsupported_ops(models["int8"])
+    metadata = {"frame_shape": list(shape), **io, "ops": model_info.op_names(int8),
+                "macs_per_frame": model_info.macs_per_frame(int8), "model_bytes": len(models["int8"]),
+                "float16_bytes": len(models["float16"]), "float32_bytes": len(models["float32"]),
+                "source": os.path.abspath(saved_model_dir),
+                "config": json.loads(cfg.to_json())}  # lets ppvr-evaluate rebuild the data
+    if report["unsupported_ops"]:
+        report["passed"] = False
+        atomic_write_text(os.path.join(out_dir, "verification.json"), json.dumps(report, indent=2))
+        raise ExportError(f"not exported: TFLite Micro lacks {', '.join(report['unsupported_ops'])} "
+                          f"(report: {out_dir}/verification.json)")
+    arena = micro.arena_bytes(models["int8"], held_out[0], io)
+    report["recorded_arena_bytes"] = micro.recorded_arena_bytes(models["int8"], held_out[0], io)
+    on_device = micro.run(models["int8"], held_out, io, arena)
+    lite = _filter(models["int8"])(held_out)
+    report["micro_int8_vs_float"] = fidelity(reference, on_device)
+    report["micro_vs_litert_int8_max_step"] = int(round(float(np.abs(on_device - lite).max()) / io["output"]["scale"]))
+    report["arena_bytes"] = arena
+    report["passed"] = bool(min(report["litert_int8_vs_float"]["psnr_db"],
+                                report["micro_int8_vs_float"]["psnr_db"]) >= PSNR_BAR_DB)
+    metadata["arena_bytes"] = arena
+    _write(out_dir, models, metadata, report)
+    return report
+
+
+def _filter(model: bytes):
+    from tflite_export.runtime import TFLiteFrameFilter
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+        f.write(model)
+        f.flush()
+        return TFLiteFrameFilter(f.name)
+
+
+def _write(out_dir: str, models: dict, metadata: dict, report: dict) -> None:
+    with atomic_directory(out_dir) as tmp:
+        for kind, model in models.items():
+            with open(os.path.join(tmp, f"fd_{kind}.tflite"), "wb") as f:
+                f.write(model)
+        with open(os.path.join(tmp, f"{ARRAY_NAME}.cc"), "w") as f:
+            f.write(c_array.source(ARRAY_NAME, models["int8"]))
+        with open(os.path.join(tmp, f"{ARRAY_NAME}.h"), "w") as f:
+            f.write(c_array.header(ARRAY_NAME, len(models["int8"])))
+        for name, content in (("metadata.json", metadata), ("verification.json", report)):
+            with open(os.path.join(tmp, name), "w") as f:
+                json.dump(content, f, indent=2)

@@ -1,0 +1,55 @@
+"""A trained fD, from a SavedModel written by ppvr-train (or from a run's checkpoints),
+re-saved with the fixed batch-1 signature a microcontroller needs."""
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from ppvr_tf.config import ExperimentConfig
+from ppvr_tf.export import saved_model
+from ppvr_tf.models import degradation
+
+
+def fixed_batch(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
+    """Saves ``serve(frame)`` with input (1, H, W, 3) to ``out_dir``; returns it."""
+    loaded = tf.saved_model.load(saved_model_dir)
+    serve = loaded.signatures["serving_default"]
+    output = next(iter(serve.structured_outputs))
+
+    class Frame(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.loaded = loaded  # tracked, so its variables are saved with the new signature
+
+        @tf.function(input_signature=[tf.TensorSpec((1, *frame_shape), tf.float32, name="frame")])
+        def serve(self, frame):
+            return {"degraded": serve(frame)[output]}
+
+    module = Frame()
+    tf.saved_model.save(module, out_dir, signatures={"serving_default": module.serve})
+    return out_dir
+
+
+def from_checkpoint(workdir: str, out_dir: str) -> str:
+    """Rebuilds fD from a ppvr-train workdir (config.json + checkpoints/) as a SavedModel."""
+    with open(os.path.join(workdir, "config.json")) as f:
+        cfg = ExperimentConfig.from_json(f.read())
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    if latest is None:
+        raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to export")
+    m = cfg.model
+    fd = degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+    tf.train.Checkpoint(degradation=fd).restore(latest).expect_partial()
+    shape = (cfg.data.height, cfg.data.width, 3)
+    saved_model.export(fd, out_dir, shape, "degradation", cfg.to_json())
+    return out_dir
+
+
+def frame_shape(saved_model_dir: str) -> tuple[int, int, int]:
+    return tuple(saved_model.load_metadata(saved_model_dir)["input_shape"])
+
+
+def config(saved_model_dir: str) -> ExperimentConfig:
+    return ExperimentConfig.from_json(json.dumps(saved_model.load_metadata(saved_model_dir)["config"]))

@@ -1,0 +1,114 @@
+"""TFLite Micro, through the tflite-micro wheel's interpreter: does every op exist
+there, how much arena does the model really need, and what does it compute."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+
+import numpy as np
+from tflite_micro import runtime
+
+from tflite_export import model_info
+
+PROBE_ARENA = 16 * 1024 * 1024  # large enough to allocate anything; the real need is recorded
+
+
+class MicroError(RuntimeError):
+    """The model cannot run on TFLite Micro."""
+
+
+@contextlib.contextmanager
+def _captured_stderr(lines: list[str]):
+    """TFLite Micro reports on the C stderr: collect it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode(errors="replace").splitlines())
+
+
+def load(model: bytes, arena_size: int = PROBE_ARENA):
+    """The TFLite Micro interpreter; MicroError names every op it lacks."""
+    log: list[str] = []
+    try:
+        with _captured_stderr(log):
+            return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
+    except RuntimeError as error:
+        missing = sorted(set(re.findall(r"Didn't find op for builtin opcode '(\w+)'", "\n".join(log))))
+        if missing:
+            raise MicroError(f"ops TFLite Micro does not have: {', '.join(missing)}") from None
+        raise MicroError(f"TFLite Micro cannot allocate the model ({error}): " + " | ".join(log[-3:])) from None
+
+
+def unsupported_ops(model: bytes) -> list[str]:
+    try:
+        load(model)
+    except MicroError as error:
+        text = str(error)
+        if text.startswith("ops TFLite Micro does not have: "):
+            return text.split(": ", 1)[1].split(", ")
+        raise
+    return []
+
+
+def recorded_arena_bytes(model: bytes, frame: np.ndarray, io: dict) -> int:
+    """The arena TFLite Micro's recording allocator reports after one invocation."""
+    interp = load(model)
+    interp.set_input(model_info.quantize(frame[None], io["input"]), 0)
+    interp.invoke()
+    log: list[str] = []
+    with _captured_stderr(log):
+        interp.print_allocations()
+    match = re.search(r"Arena allocation total (\d+) bytes", "\n".join(log))
+    if not match:
+        raise MicroError("TFLite Micro printed no arena total: " + " | ".join(log[:3]))
+    return int(match.group(1))
+
+
+def _runs_with(model: bytes, frame: np.ndarray, io: dict, arena_size: int) -> bool:
+    try:
+        run(model, frame[None], io, arena_size)
+    except MicroError:
+        return False
+    return True
+
+
+def arena_bytes(model: bytes, frame: np.ndarray, io: dict, alignment: int = 16) -> int:
+    """The smallest arena (to ``alignment`` bytes) with which the model loads and runs.
+
+    The recording allocator's total leaves out the scratch memory planning needs, so
+    the search starts there and grows until an invocation succeeds."""
+    low = recorded_arena_bytes(model, frame, io)
+    if _runs_with(model, frame, io, low):
+        return low
+    step = alignment
+    while not _runs_with(model, frame, io, low + step):
+        step *= 2
+    high, low = low + step, low + step // 2
+    while high - low > alignment:
+        middle = (low + high) // 2 // alignment * alignment
+        if _runs_with(model, frame, io, middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def run(model: bytes, frames: np.ndarray, io: dict, arena_size: int) -> np.ndarray:
+    """fD of float frames through TFLite Micro with exactly ``arena_size`` bytes of arena."""
+    interp = load(model, arena_size)
+    out = []
+    for frame in model_info.quantize(frames, io["input"]):
+        interp.set_input(frame[None], 0)
+        interp.invoke()
+        out.append(interp.get_output(0)[0])
+    return model_info.dequantize(np.stack(out), io["output"])
