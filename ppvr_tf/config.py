@@ -9,7 +9,7 @@ from ppvr_tf.data.builders import pa_hmdb51, vispr
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
-from ppvr_tf.models import budget
+from ppvr_tf.models import budget, degradation
 from ppvr_tf.training.schedule import METHODS, ScheduleConfig
 
 
@@ -118,12 +118,11 @@ def validate(cfg: ExperimentConfig) -> None:
                         ("pretrain_budget_steps", s.pretrain_budget_steps)):
         if value < 0:
             raise ConfigError(flag, f"must not be negative, got {value}")
-    if m.degradation == "transformer" and (d.height % 4 or d.width % 4):
+    _one_of("degradation", m.degradation, degradation.DEGRADATIONS)
+    if m.degradation != "identity" and (d.height % 4 or d.width % 4):
         raise ConfigError("frame_height" if d.height % 4 else "frame_width",
-                          f"the transformer fD needs frame sides that are multiples of 4, "
+                          f"the {m.degradation} fD needs frame sides that are multiples of 4, "
                           f"got {d.height}x{d.width}")
-    if m.degradation not in ("transformer", "identity"):
-        raise ConfigError("degradation", f"unknown fD {m.degradation!r}; expected transformer or identity")
     for flag, names in (("budget_family", m.budget_names), ("attackers", e.attackers)):
         if not names:
             raise ConfigError(flag, "needs at least one model")

@@ -34,12 +34,18 @@ def test_pixel_standardisation_removes_a_fixed_overlay():
                                np.asarray(layer(signal, training=True)), atol=1e-3)
 
 
-def test_transformer_fd_keeps_frame_shape_and_range():
-    fd = degradation.transformer_net(width=0.125, residual_blocks=1, grayscale=True)
+@pytest.mark.parametrize("kind", ["transformer", "mcu"])
+def test_learned_fds_keep_frame_shape_and_range(kind):
+    fd = degradation.build_degradation(kind, width=0.125, residual_blocks=1, grayscale=True)
     out = np.asarray(fd(np.random.default_rng(0).random((2, 24, 40, 3)).astype(np.float32)))
     assert out.shape == (2, 24, 40, 3) and out.min() >= 0.0 and out.max() <= 1.0
     np.testing.assert_allclose(out[..., 0], out[..., 2])  # grayscale output
-    assert fd.count_params() < degradation.transformer_net(width=1.0).count_params()
+    assert fd.count_params() < degradation.build_degradation(kind, width=1.0).count_params()
+
+
+def test_the_mcu_fd_is_a_hundredth_of_the_papers():
+    mcu, paper = degradation.mcu_net(1.0, 2), degradation.transformer_net(1.0, 5)
+    assert mcu.count_params() * 100 < paper.count_params()
 
 
 def test_c3d_takes_any_clip_size_and_scales_with_width():

@@ -2,6 +2,7 @@
 op check, evaluation through the interpreter, and the anonymizer on real footage."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -135,3 +136,21 @@ def test_anonymize_real_surveillance_footage(exported, tmp_path):
         frames += 1
     assert frames == 25 and int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 16
     assert os.path.getsize(str(tmp_path / "anon_preview.png")) > 0
+
+
+def test_microcontroller_fd_meets_the_device_bounds_at_112(tmp_path):
+    """<= 20 MMAC per 112x112 frame, <= 64 KB int8 flatbuffer, <= 256 KB TFLite Micro
+    arena — as ppvr-export measures them (the converter's graph, TFLite Micro's allocator)."""
+    cfg = dataclasses.replace(CONFIG, data=dataclasses.replace(TINY, height=112, width=112, train_clips=16,
+                                                               val_clips=16, test_clips=16),
+                              model=ModelConfig(degradation="mcu", fd_width=1.0, fd_residual_blocks=2))
+    source = str(tmp_path / "fd")
+    fd = degradation.build_degradation("mcu", 1.0, 2)
+    saved_model.export(fd, source, (112, 112, 3), "degradation", cfg.to_json())
+    report = export.run(source, str(tmp_path / "out"), calibration_frames=32, verification_frames=8)
+    metadata = json.load(open(tmp_path / "out" / "metadata.json"))
+    assert metadata["macs_per_frame"] <= 20_000_000
+    assert metadata["model_bytes"] <= 64 * 1024
+    assert metadata["arena_bytes"] <= 256 * 1024
+    assert report["passed"] and report["micro_vs_litert_int8_max_step"] <= 2
+    assert "TRANSPOSE_CONV" not in metadata["ops"] and "RESIZE_NEAREST_NEIGHBOR" in metadata["ops"]

@@ -40,7 +40,7 @@ def macs_per_frame(interp: Interpreter) -> int:
         elif name == "DEPTHWISE_CONV_2D":  # weights (1, kh, kw, Co)
             total += int(np.prod(out)) * int(np.prod(inputs[1][1:3]))
         elif name == "TRANSPOSE_CONV":  # (output shape, weights (Co, kh, kw, Ci), input)
-            total += int(np.prod(inputs[2])) * int(np.prod(inputs[1]))
+            total += int(np.prod(inputs[2][:-1])) * int(np.prod(inputs[1]))
         else:  # FULLY_CONNECTED: weights (O, I)
             total += int(np.prod(out[:-1])) * int(np.prod(inputs[1]))
     return total

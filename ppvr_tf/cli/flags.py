@@ -51,7 +51,8 @@ flags.DEFINE_integer("test_clips", 600, "Synthetic: test clips.")
 flags.DEFINE_float("identity_action_correlation", 0.0, "Synthetic: P(identity tied to action).")
 flags.DEFINE_integer("data_seed", 0, "Synthetic: seed of the rendered clips.")
 # Models
-flags.DEFINE_string("degradation", "transformer", "fD: transformer (learned) or identity (raw).")
+flags.DEFINE_string("degradation", "transformer",
+                    "fD: transformer (the paper's), mcu (for microcontrollers) or identity (raw).")
 flags.DEFINE_float("fd_width", 1.0, "Channel multiplier of the transformer fD.")
 flags.DEFINE_integer("fd_residual_blocks", 5, "Residual blocks of the transformer fD.")
 flags.DEFINE_bool("fd_grayscale", False, "fD output converted to gray (the paper's SBU runs).")

@@ -8,9 +8,14 @@ by small adversarial perturbations (the "∀ challenge").
 
 fD(X) is judged as the camera would send it: quantised to 8 bits. That is also
 what lets the evaluation hold a whole degraded dataset in memory (uint8).
+
+Fresh attackers trained from scratch vary a lot from run to run, so the evaluation
+runs TensorFlow's ops deterministically: the same fD with the same seed gives the
+same numbers, and two fDs (float and int8, say) meet the same attackers.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from typing import Callable
@@ -145,11 +150,29 @@ def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
+@contextlib.contextmanager
+def deterministic_ops():
+    """Deterministic kernels for the block, then back to how it was."""
+    from tensorflow.python.framework import config as tf_config  # the public API cannot switch it off
+    was_enabled = tf_config.is_op_determinism_enabled()
+    tf_config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
+
+
 def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
              target: Callable | None = None, target_factory: TargetFactory = c3d,
              seed: int = 0, label: str = "") -> TwoFoldResult:
     """Runs both folds for one fD. Without ``target``, a fresh fT from ``target_factory``
     is trained on fD(X_train)."""
+    with deterministic_ops():
+        return _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label)
+
+
+def _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label) -> TwoFoldResult:
     started = time.time()
     degraded = {name: degrade(frame_filter, getattr(dataset, name).clip_dataset(), cfg.batch_size)
                 for name in ("train", "val", "test")}

@@ -6,6 +6,7 @@ so the same model exports to a camera that sees one frame at a time.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
 
 
@@ -80,6 +81,65 @@ def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: boo
     return keras.Model(frames, x, name=name)
 
 
+def _separable_block(x, filters: int):
+    """Depthwise 3x3 + pointwise 1x1 with a residual: MobileNet's cheap convolution."""
+    y = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    y = layers.Conv2D(filters, 1)(y)
+    return layers.Add()([x, y])
+
+
+class NearestUpsample2x(layers.Layer):
+    """x2 nearest-neighbour resize (RESIZE_NEAREST_NEIGHBOR in TFLite; Keras'
+    UpSampling2D becomes TILE, which TFLite Micro does not have)."""
+
+    def call(self, x):
+        size = tf.shape(x)[1:3] * 2  # known only at run time: TF's resize takes a tensor
+        return tf.image.resize(x, size, method="nearest")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        double = (lambda side: None if side is None else 2 * side)
+        return (batch, double(height), double(width), channels)
+
+
+def _upsample(x, filters: int, activation: str | None = "relu", name: str | None = None):
+    """x2 up: 1x1 conv to ``filters`` at the low resolution, nearest-neighbour resize, then
+    a depthwise 3x3. A transposed conv would do the same job, but TFLite Micro's int8
+    TRANSPOSE_CONV keeps an int32 copy of its whole output as scratch (4x the arena)."""
+    x = layers.Conv2D(filters, 1)(x)
+    x = NearestUpsample2x()(x)
+    return layers.DepthwiseConv2D(3, padding="same", activation=activation, name=name)(x)
+
+
+def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,
+            name: str = "fd_mcu") -> keras.Model:
+    """An fD for microcontroller cameras: a few MMAC and about 10 k weights per 112x112 frame.
+
+    The paper's fD (1.9 GMAC per frame) keeps full resolution through 9x9 convs and
+    instance norm; this one works where it is cheap — at 1/2 and 1/4 resolution, with
+    depthwise-separable residual blocks — and comes back up in two x2 steps with a skip
+    from the 1/2 stage. No normalisation layer (it would need batch statistics fD never
+    sees, and MEAN/RSQRT cost int8 fidelity). Plain ReLU, not ReLU6: a RELU6 the
+    converter cannot fuse into the layer before it runs differently on TFLite Micro than
+    on LiteRT (measured: 150 int8 steps apart). Output sigmoid(x) = tanh(x/2) * 0.5 + 0.5,
+    the paper's range in one full-resolution op. Frame sides: multiples of 4.
+    """
+    c1, c2 = (max(4, int(round(c * width))) for c in (16, 32))
+    frames = keras.Input((None, None, 3), name="frames")
+    half = layers.Conv2D(c1, 3, strides=2, padding="same", activation="relu")(frames)
+    for _ in range(blocks_per_stage):
+        half = _separable_block(half, c1)
+    quarter = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu")(half)
+    quarter = layers.Conv2D(c2, 1, activation="relu")(quarter)
+    for _ in range(blocks_per_stage):
+        quarter = _separable_block(quarter, c2)
+    x = layers.Add()([_upsample(quarter, c1), half])
+    x = _upsample(x, 3, activation="sigmoid", name="to_unit_range")
+    if grayscale:
+        x = ToGray(name="to_gray")(x)
+    return keras.Model(frames, x, name=name)
+
+
 def identity_degradation(name: str = "fd_identity") -> keras.Model:
     """The raw reference: fD(X) = X."""
     frames = keras.Input((None, None, 3), name="frames")
@@ -88,12 +148,18 @@ def identity_degradation(name: str = "fd_identity") -> keras.Model:
 
 def build_degradation(kind: str, width: float = 1.0, residual_blocks: int = 5,
                       grayscale: bool = False) -> keras.Model:
-    """fD by name: ``transformer`` (learned) or ``identity`` (raw)."""
+    """fD by name: ``transformer`` (the paper's), ``mcu`` (for microcontrollers; here
+    ``residual_blocks`` is per stage) or ``identity`` (raw)."""
     if kind == "transformer":
         return transformer_net(width, residual_blocks, grayscale)
+    if kind == "mcu":
+        return mcu_net(width, residual_blocks, grayscale)
     if kind == "identity":
         return identity_degradation()
-    raise ValueError(f"unknown degradation model {kind!r}; expected 'transformer' or 'identity'")
+    raise ValueError(f"unknown degradation model {kind!r}; expected one of {', '.join(DEGRADATIONS)}")
+
+
+DEGRADATIONS = ("transformer", "mcu", "identity")
 
 
 def degrade_clips(fd, clips):
