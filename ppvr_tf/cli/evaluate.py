@@ -27,8 +27,11 @@ flags.DEFINE_string("output", None, "Where to write results JSON (default: print
 
 _DATA_FLAGS = ("num_frames", "frame_height", "frame_width", "num_identities", "train_clips",
                "val_clips", "test_clips", "identity_action_correlation", "data_seed")
-_EVAL_FLAGS = ("attackers", "attacker_epochs", "attacker_lr", "attacker_train_frames",
-               "eval_target_epochs", "eval_target_lr", "eval_patience", "eval_batch_size")
+# flag -> EvalConfig field
+_EVAL_FLAGS = {"attackers": "attackers", "attacker_epochs": "attacker_epochs", "attacker_lr": "attacker_lr",
+               "attacker_train_frames": "attacker_train_frames", "attacker_seeds": "attacker_seeds",
+               "eval_target_epochs": "target_epochs", "eval_target_lr": "target_lr",
+               "eval_patience": "patience", "eval_batch_size": "batch_size"}
 
 
 def _config(metadata: dict):
@@ -36,8 +39,10 @@ def _config(metadata: dict):
     cfg = ExperimentConfig.from_json(json.dumps(metadata["config"]))
     if any(F[name].present for name in _DATA_FLAGS + ("budget_task",)):
         cfg = dataclasses.replace(cfg, data=ppvr_flags.data_config(), budget_task=F.budget_task)
-    if any(F[name].present for name in _EVAL_FLAGS):
-        cfg = dataclasses.replace(cfg, eval=ppvr_flags.eval_config())
+    changed = {field: F[flag].value for flag, field in _EVAL_FLAGS.items() if F[flag].present}
+    if changed:  # only what is given here; the rest as the run was evaluated
+        changed["attackers"] = tuple(changed.get("attackers", cfg.eval.attackers))
+        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, **changed))
     moved = {f.name: F[f.name].value for f in dataclasses.fields(cfg.source) if F[f.name].present}
     if moved:  # e.g. the datasets live elsewhere on this machine
         cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, **moved))

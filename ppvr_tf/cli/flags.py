@@ -91,6 +91,7 @@ flags.DEFINE_list("attackers", ["cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35"],
 flags.DEFINE_integer("attacker_epochs", 30, "Epochs of each fresh attacker (early-stopped).")
 flags.DEFINE_float("attacker_lr", 1e-3, "Learning rate of the fresh attackers.")
 flags.DEFINE_integer("attacker_train_frames", 2, "Random frames per clip in attacker training (0: all).")
+flags.DEFINE_integer("attacker_seeds", 1, "Train each attacker this many times (its score: the best).")
 flags.DEFINE_integer("eval_target_epochs", 30, "Epochs of a freshly trained fT (raw reference).")
 flags.DEFINE_float("eval_target_lr", 1e-3, "Learning rate of a freshly trained fT.")
 flags.DEFINE_integer("eval_patience", 8, "Early-stopping patience (epochs) in evaluation.")
@@ -119,7 +120,8 @@ def eval_config() -> EvalConfig:
     return EvalConfig(attackers=tuple(F.attackers), attacker_epochs=F.attacker_epochs,
                       attacker_lr=F.attacker_lr, target_epochs=F.eval_target_epochs,
                       target_lr=F.eval_target_lr, patience=F.eval_patience,
-                      batch_size=F.eval_batch_size, attacker_train_frames=F.attacker_train_frames)
+                      batch_size=F.eval_batch_size, attacker_train_frames=F.attacker_train_frames,
+                      attacker_seeds=F.attacker_seeds)
 
 
 def experiment_config() -> ExperimentConfig:
