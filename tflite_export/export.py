@@ -26,6 +26,7 @@ from ppvr_tf import experiment
 from ppvr_tf.export.saved_model import ServingModel
 from ppvr_tf.io_utils import atomic_directory, atomic_write_text
 from tflite_export import c_array, convert, fd_source, micro, model_info
+from tflite_export.runtime import TFLiteFrameFilter
 
 PSNR_BAR_DB = 30.0  # int8 against float: the fidelity the export must reach
 ARRAY_NAME = "fd_int8"
@@ -71,9 +72,9 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
     int8 = model_info.interpreter(models["int8"])
     io = model_info.io_details(int8)
     report = {"frames": len(held_out), "psnr_bar_db": PSNR_BAR_DB}
-    for kind in convert.KINDS:
-        interp = _filter(models[kind])
-        report[f"litert_{kind}_vs_float"] = fidelity(reference, interp(held_out))
+    lite = {kind: TFLiteFrameFilter.from_bytes(model)(held_out) for kind, model in models.items()}
+    for kind, output in lite.items():
+        report[f"litert_{kind}_vs_float"] = fidelity(reference, output)
     report["unsupported_ops"] = micro.unsupported_ops(models["int8"])
     metadata = {"frame_shape": list(shape), **io, "ops": model_info.op_names(int8),
                 "macs_per_frame": model_info.macs_per_frame(int8), "model_bytes": len(models["int8"]),
@@ -85,26 +86,19 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         atomic_write_text(os.path.join(out_dir, "verification.json"), json.dumps(report, indent=2))
         raise ExportError(f"not exported: TFLite Micro lacks {', '.join(report['unsupported_ops'])} "
                           f"(report: {out_dir}/verification.json)")
-    arena = micro.arena_bytes(models["int8"], held_out[0], io)
-    report["recorded_arena_bytes"] = micro.recorded_arena_bytes(models["int8"], held_out[0], io)
+    recorded = micro.recorded_arena_bytes(models["int8"], held_out[0], io)
+    arena = micro.arena_bytes(models["int8"], held_out[0], io, recorded)
+    report["recorded_arena_bytes"] = recorded
     on_device = micro.run(models["int8"], held_out, io, arena)
-    lite = _filter(models["int8"])(held_out)
     report["micro_int8_vs_float"] = fidelity(reference, on_device)
-    report["micro_vs_litert_int8_max_step"] = int(round(float(np.abs(on_device - lite).max()) / io["output"]["scale"]))
+    report["micro_vs_litert_int8_max_step"] = int(round(float(np.abs(on_device - lite["int8"]).max())
+                                                        / io["output"]["scale"]))
     report["arena_bytes"] = arena
     report["passed"] = bool(min(report["litert_int8_vs_float"]["psnr_db"],
                                 report["micro_int8_vs_float"]["psnr_db"]) >= PSNR_BAR_DB)
     metadata["arena_bytes"] = arena
     _write(out_dir, models, metadata, report)
     return report
-
-
-def _filter(model: bytes):
-    from tflite_export.runtime import TFLiteFrameFilter
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
-        f.write(model)
-        f.flush()
-        return TFLiteFrameFilter(f.name)
 
 
 def _write(out_dir: str, models: dict, metadata: dict, report: dict) -> None:

@@ -17,7 +17,11 @@ PROBE_ARENA = 16 * 1024 * 1024  # large enough to allocate anything; the real ne
 
 
 class MicroError(RuntimeError):
-    """The model cannot run on TFLite Micro."""
+    """The model cannot run on TFLite Micro; ``missing`` names the ops it lacks, if that is why."""
+
+    def __init__(self, message: str, missing: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.missing = missing
 
 
 @contextlib.contextmanager
@@ -43,9 +47,9 @@ def load(model: bytes, arena_size: int = PROBE_ARENA):
         with _captured_stderr(log):
             return runtime.Interpreter.from_bytes(model, arena_size=arena_size)
     except RuntimeError as error:
-        missing = sorted(set(re.findall(r"Didn't find op for builtin opcode '(\w+)'", "\n".join(log))))
+        missing = tuple(sorted(set(re.findall(r"Didn't find op for builtin opcode '(\w+)'", "\n".join(log)))))
         if missing:
-            raise MicroError(f"ops TFLite Micro does not have: {', '.join(missing)}") from None
+            raise MicroError(f"ops TFLite Micro does not have: {', '.join(missing)}", missing) from None
         raise MicroError(f"TFLite Micro cannot allocate the model ({error}): " + " | ".join(log[-3:])) from None
 
 
@@ -53,9 +57,8 @@ def unsupported_ops(model: bytes) -> list[str]:
     try:
         load(model)
     except MicroError as error:
-        text = str(error)
-        if text.startswith("ops TFLite Micro does not have: "):
-            return text.split(": ", 1)[1].split(", ")
+        if error.missing:
+            return list(error.missing)
         raise
     return []
 
@@ -82,12 +85,12 @@ def _runs_with(model: bytes, frame: np.ndarray, io: dict, arena_size: int) -> bo
     return True
 
 
-def arena_bytes(model: bytes, frame: np.ndarray, io: dict, alignment: int = 16) -> int:
+def arena_bytes(model: bytes, frame: np.ndarray, io: dict, recorded: int, alignment: int = 16) -> int:
     """The smallest arena (to ``alignment`` bytes) with which the model loads and runs.
 
-    The recording allocator's total leaves out the scratch memory planning needs, so
-    the search starts there and grows until an invocation succeeds."""
-    low = recorded_arena_bytes(model, frame, io)
+    The recording allocator's total (``recorded``) leaves out the scratch memory
+    planning needs, so the search starts there and grows until an invocation succeeds."""
+    low = recorded
     if _runs_with(model, frame, io, low):
         return low
     step = alignment

@@ -12,9 +12,17 @@ class TFLiteFrameFilter:
 
     def __init__(self, path: str, threads: int = 1):
         with open(path, "rb") as f:
-            self.model = f.read()
-        self.path = path
-        self.interp = model_info.interpreter(self.model, threads)
+            self._load(f.read(), threads)
+
+    @classmethod
+    def from_bytes(cls, model: bytes, threads: int = 1) -> "TFLiteFrameFilter":
+        frame_filter = cls.__new__(cls)
+        frame_filter._load(model, threads)
+        return frame_filter
+
+    def _load(self, model: bytes, threads: int) -> None:
+        self.model = model
+        self.interp = model_info.interpreter(model, threads)
         self.io = model_info.io_details(self.interp)
         self._input = self.interp.get_input_details()[0]["index"]
         self._output = self.interp.get_output_details()[0]["index"]

@@ -103,9 +103,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             metadata=tfds.core.MetadataDict())
 
     def _split_generators(self, dl_manager):
-        root = str(dl_manager.manual_dir)
-        if not os.path.isdir(root):
-            raise DatasetError(root, f"dataset root not found; {self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        root = str(dl_manager.manual_dir)  # ``prepare`` has checked that it exists
         labels, splits = self.index(root)
         for name, records in splits.items():
             if not records:
