@@ -154,3 +154,40 @@ def test_microcontroller_fd_meets_the_device_bounds_at_112(tmp_path):
     assert metadata["arena_bytes"] <= 256 * 1024
     assert report["passed"] and report["micro_int8_vs_float"]["psnr_db"] >= export.PSNR_BAR_DB
     assert "TRANSPOSE_CONV" not in metadata["ops"] and "RESIZE_NEAREST_NEIGHBOR" in metadata["ops"]
+
+
+@pytest.mark.parametrize("kind", ["transformer", "mcu"])
+def test_the_tf_keras_mirror_for_quantisation_aware_training_is_the_same_fd(kind):
+    """tfmot needs tf_keras: the mirror must compute what the Keras 3 fD computes, with
+    its weights, and tfmot must be able to wrap every one of its layers."""
+    from tflite_export import qat
+
+    keras.utils.set_random_seed(1)
+    fd = degradation.build_degradation(kind, 0.25, 1, grayscale=True)
+    for variable in fd.trainable_variables:  # away from the initial ones/zeros
+        variable.assign(variable + np.random.default_rng(2).normal(0, 0.05, variable.shape))
+    frames = np.random.default_rng(0).random((4, 16, 24, 3)).astype(np.float32)
+    twin = qat.mirror(fd)
+    np.testing.assert_allclose(twin(frames).numpy(), np.asarray(fd(frames)), atol=1e-5)
+    fake_quantised = qat.quantised(twin)  # in training, each fake quantiser spans its batch
+    assert np.abs(fake_quantised(frames, training=True).numpy() - np.asarray(fd(frames))).mean() < 0.05
+    assert os.environ.get("TF_USE_LEGACY_KERAS") is None  # tfmot's switch stays inside qat.py
+
+
+def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_bar(exported, tmp_path):
+    """A bar post-training int8 cannot reach sends the export through tfmot: both int8
+    models are reported, the better one is written, and TFLite Micro runs it."""
+    source, _, first = exported
+    bar = first["int8_post_training"]["psnr_db"] + 1.0
+    report = export.run(source, str(tmp_path / "out"), calibration_frames=64, verification_frames=32,
+                        qat_frames=128, qat_epochs=4, psnr_bar_db=bar)
+    post, aware = report["int8_post_training"], report["int8_quantisation_aware"]
+    assert post == first["int8_post_training"] and aware["epochs"] == 4 and aware["frames"] == 128
+    best = "quantisation_aware" if aware["psnr_db"] > post["psnr_db"] else "post_training"
+    assert report["int8_method"] == best
+    assert report["litert_int8_vs_float"]["psnr_db"] == max(post["psnr_db"], aware["psnr_db"])
+    assert report["micro_int8_vs_float"]["psnr_db"] >= report["litert_int8_vs_float"]["psnr_db"] - 1.0
+    metadata = json.load(open(tmp_path / "out" / "metadata.json"))
+    assert metadata["int8_method"] == best and metadata["input"]["shape"] == [1, 16, 16, 3]
+    assert report["passed"] == (report["micro_int8_vs_float"]["psnr_db"] >= bar
+                                and report["litert_int8_vs_float"]["psnr_db"] >= bar)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import keras
 import tensorflow as tf
 
 from ppvr_tf.config import ExperimentConfig
@@ -45,6 +46,20 @@ def from_checkpoint(workdir: str, out_dir: str) -> str:
     shape = (cfg.data.height, cfg.data.width, 3)
     saved_model.export(fd, out_dir, shape, "degradation", cfg.to_json())
     return out_dir
+
+
+def keras_model(saved_model_dir: str) -> keras.Model:
+    """fD rebuilt from the SavedModel's config with its weights: quantisation-aware
+    fine-tuning needs the layers, which a SavedModel keeps only as a graph."""
+    m = config(saved_model_dir).model
+    fd = degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+    weights = tf.saved_model.load(saved_model_dir).variables
+    if [tuple(w.shape) for w in weights] != [tuple(v.shape) for v in fd.variables]:
+        raise ValueError(f"{saved_model_dir}: its weights do not fit the {m.degradation} fD this version "
+                         "of ppvr_tf builds from its config")
+    for variable, value in zip(fd.variables, weights):
+        variable.assign(value)
+    return fd
 
 
 def frame_shape(saved_model_dir: str) -> tuple[int, int, int]:

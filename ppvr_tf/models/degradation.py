@@ -10,6 +10,27 @@ import tensorflow as tf
 from keras import layers, ops
 
 
+# The per-pixel maths of fD's own layers, in TensorFlow ops, shared with the tf_keras
+# mirror that quantisation-aware fine-tuning needs (tflite_export/qat.py).
+
+def instance_norm(x, scale, offset, epsilon: float):
+    mean, var = tf.nn.moments(x, axes=(1, 2), keepdims=True)
+    return scale * (x - mean) * tf.math.rsqrt(var + epsilon) + offset
+
+
+def unit_tanh(x):
+    return tf.tanh(x) * 0.5 + 0.5
+
+
+def to_gray(x):
+    gray = tf.reduce_sum(x * tf.constant([0.299, 0.587, 0.114], x.dtype), axis=-1, keepdims=True)
+    return tf.concat([gray, gray, gray], axis=-1)
+
+
+def nearest_upsample_2x(x):
+    return tf.image.resize(x, tf.shape(x)[1:3] * 2, method="nearest")
+
+
 class InstanceNorm(layers.Layer):
     """Instance normalisation with a learned scale and shift (eps 1e-3, as the authors')."""
 
@@ -23,9 +44,7 @@ class InstanceNorm(layers.Layer):
         self.offset = self.add_weight(shape=(channels,), initializer="zeros", name="offset")
 
     def call(self, x):
-        mean = ops.mean(x, axis=(1, 2), keepdims=True)
-        var = ops.var(x, axis=(1, 2), keepdims=True)
-        return self.scale * (x - mean) * ops.rsqrt(var + self.epsilon) + self.offset
+        return instance_norm(x, self.scale, self.offset, self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -35,16 +54,27 @@ class UnitTanh(layers.Layer):
     """``tanh(x) * 0.5 + 0.5``: squashes the output into the [0, 1] frame range."""
 
     def call(self, x):
-        return ops.tanh(x) * 0.5 + 0.5
+        return unit_tanh(x)
 
 
 class ToGray(layers.Layer):
     """Luma of an RGB image, replicated over three channels (the paper's SBU output)."""
 
     def call(self, x):
-        weights = ops.convert_to_tensor([0.299, 0.587, 0.114], dtype=x.dtype)
-        gray = ops.sum(x * weights, axis=-1, keepdims=True)
-        return ops.concatenate([gray, gray, gray], axis=-1)
+        return to_gray(x)
+
+
+class NearestUpsample2x(layers.Layer):
+    """x2 nearest-neighbour resize (RESIZE_NEAREST_NEIGHBOR in TFLite; Keras'
+    UpSampling2D becomes TILE, which TFLite Micro does not have)."""
+
+    def call(self, x):
+        return nearest_upsample_2x(x)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        double = (lambda side: None if side is None else 2 * side)
+        return (batch, double(height), double(width), channels)
 
 
 def _conv_norm(x, filters: int, kernel: int, stride: int = 1, relu: bool = True, transpose: bool = False):
@@ -86,20 +116,6 @@ def _separable_block(x, filters: int):
     y = layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
     y = layers.Conv2D(filters, 1)(y)
     return layers.Add()([x, y])
-
-
-class NearestUpsample2x(layers.Layer):
-    """x2 nearest-neighbour resize (RESIZE_NEAREST_NEIGHBOR in TFLite; Keras'
-    UpSampling2D becomes TILE, which TFLite Micro does not have)."""
-
-    def call(self, x):
-        size = tf.shape(x)[1:3] * 2  # known only at run time: TF's resize takes a tensor
-        return tf.image.resize(x, size, method="nearest")
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        double = (lambda side: None if side is None else 2 * side)
-        return (batch, double(height), double(width), channels)
 
 
 def _upsample(x, filters: int, activation: str | None = "relu"):
