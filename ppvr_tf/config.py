@@ -9,7 +9,7 @@ from ppvr_tf.data.builders import pa_hmdb51, vispr
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
-from ppvr_tf.models import budget, degradation
+from ppvr_tf.models import baselines, budget, degradation
 from ppvr_tf.training.schedule import METHODS, ScheduleConfig
 
 
@@ -36,6 +36,12 @@ class ModelConfig:
     budget_width: float = 0.6
     budget_width_step: float = -0.02
     num_budget_models: int = 1  # M (ensemble) or K (K-beam)
+    # the fixed baselines (models/baselines.py), used when ``degradation`` names one
+    downsample_rate: int = 4
+    downsample_keep_size: bool = True
+    blur_sigma: float = 2.0
+    motion_sigma: float = 1.0
+    motion_thresholds: tuple[float, ...] = (0.05, 0.15)
 
     @property
     def budget_names(self) -> list[str]:
@@ -79,6 +85,8 @@ class ExperimentConfig:
             fields = dict(raw[key])
             if key == "eval":
                 fields["attackers"] = tuple(fields["attackers"])
+            if key == "model" and "motion_thresholds" in fields:  # older runs have none
+                fields["motion_thresholds"] = tuple(fields["motion_thresholds"])
             raw[key] = kind(**fields)
         return cls(**raw)
 
@@ -98,7 +106,6 @@ def validate(cfg: ExperimentConfig) -> None:
     else:
         raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}; available: synthetic, "
                                      f"{', '.join(loader.REAL_DATASETS)}")
-        raise ConfigError("budget_task", f"must be 'identity' or 'attributes', got {cfg.budget_task!r}")
     if s.method not in METHODS:
         raise ConfigError("method", f"unknown method {s.method!r}; expected one of {', '.join(METHODS)}")
     if m.num_budget_models < 1:
@@ -118,8 +125,9 @@ def validate(cfg: ExperimentConfig) -> None:
                         ("pretrain_budget_steps", s.pretrain_budget_steps)):
         if value < 0:
             raise ConfigError(flag, f"must not be negative, got {value}")
-    _one_of("degradation", m.degradation, degradation.DEGRADATIONS)
-    if m.degradation != "identity" and (d.height % 4 or d.width % 4):
+    _one_of("degradation", m.degradation, degradation.DEGRADATIONS + baselines.BASELINES)
+    _validate_baseline(m)
+    if m.degradation in ("transformer", "mcu") and (d.height % 4 or d.width % 4):
         raise ConfigError("frame_height" if d.height % 4 else "frame_width",
                           f"the {m.degradation} fD needs frame sides that are multiples of 4, "
                           f"got {d.height}x{d.width}")
@@ -138,6 +146,15 @@ def validate(cfg: ExperimentConfig) -> None:
 def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(flag, f"got {value!r}; expected one of {', '.join(allowed)}")
+
+
+def _validate_baseline(m: ModelConfig) -> None:
+    _positive("downsample_rate", m.downsample_rate)
+    _positive("blur_sigma", m.blur_sigma)
+    _positive("motion_sigma", m.motion_sigma)
+    t = m.motion_thresholds
+    if not t or any(v <= 0 for v in t) or list(t) != sorted(set(t)):
+        raise ConfigError("motion_thresholds", f"need one or more positive thresholds in increasing order, got {list(t)}")
 
 
 def _validate_synthetic(cfg: ExperimentConfig) -> None:

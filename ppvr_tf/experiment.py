@@ -27,7 +27,7 @@ from ppvr_tf.data.pipeline import Dataset
 from ppvr_tf.evaluation import two_fold
 from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
-from ppvr_tf.models import budget, degradation, target
+from ppvr_tf.models import baselines, budget, degradation, target
 from ppvr_tf.training import callbacks, schedule as sched
 from ppvr_tf.training.trainer import AdversarialTrainer
 
@@ -171,17 +171,21 @@ def budget_task_name(cfg: ExperimentConfig) -> str:
 
 
 def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, target_model) -> dict:
-    """results.json's evaluation part: the raw reference (identity fD, fresh fT) beside
-    the learned fD (with ``target_model``, or a fresh fT when it is None)."""
+    """results.json's evaluation part: the fD (with ``target_model``, or a fresh fT when it
+    is None) beside the raw reference (identity fD, fresh fT; None if not evaluated)."""
     factory = target_factory(cfg)
-    raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
-                            target_factory=factory, seed=cfg.seed, label="raw")
+    raw = None
+    if cfg.eval.evaluate_raw and kind(cfg) != "raw":
+        raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
+                                target_factory=factory, seed=cfg.seed, label="raw")
     learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model,
                                 target_factory=factory, seed=cfg.seed, label="degraded")
-    return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "method": cfg.schedule.method,
+    raw = learned if kind(cfg) == "raw" else raw
+    return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": kind(cfg),
+            "degradation": describe(cfg), "method": cfg.schedule.method if kind(cfg) == "learned" else None,
             "budget_task": budget_task_name(cfg), "budget_labels": list(dataset.budget_task.names),
             "budget_metric": dataset.budget_task.metric,
-            "chance": chance_levels(dataset), "raw": raw.to_json(), "degraded": learned.to_json()}
+            "chance": chance_levels(dataset), "raw": raw and raw.to_json(), "degraded": learned.to_json()}
 
 
 def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
@@ -199,23 +203,64 @@ def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
     if data_summary["skipped_count"]:
         logging.warning("%d videos could not be decoded and were skipped (listed in results.json "
                         "under data.skipped)", data_summary["skipped_count"])
-    trainer = train(cfg, dataset, workdir, verbose=verbose)
-    train_seconds = time.time() - started
-    export(trainer, cfg, dataset, workdir)
-
-    fd = saved_model.ServingModel(workdir.degradation)  # judge what was exported
-    ft = saved_model.ServingModel(workdir.target)
+    if kind(cfg) != "learned":
+        fd, ft, training = _fixed(cfg, dataset, workdir), None, None
+    else:
+        fd, ft, training = _learned(cfg, dataset, workdir, verbose)
     results = two_fold_results(cfg, dataset, fd, ft)
-    state = trainer.schedule.state
-    results["training"] = {"total_steps": state.total_steps, "iterations": state.iteration,
-                           "restarts": state.restarts, "steps_per_phase": state.steps_per_phase,
-                           "capped_loops": state.capped_loops, "seconds": round(train_seconds, 1)}
+    results["training"] = training
     results["seconds"] = round(time.time() - started, 1)
     results["data"] = data_summary
     results["config"] = dataclasses.asdict(cfg)
-    write_outputs(results, dataset, fd, workdir, title=f"{cfg.dataset}: {cfg.schedule.method}, "
-                  f"M={cfg.model.num_budget_models}, restart every {cfg.schedule.restart_every or '-'}")
+    write_outputs(results, dataset, fd, workdir, title=f"{cfg.dataset}: {describe(cfg)}")
     return results
+
+
+def _learned(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir, verbose: int):
+    """Trains (or resumes) fD, fT and fB, exports fD and fT; fD and fT as exported."""
+    started = time.time()
+    trainer = train(cfg, dataset, workdir, verbose=verbose)
+    seconds = time.time() - started
+    export(trainer, cfg, dataset, workdir)
+    state = trainer.schedule.state
+    training = {"total_steps": state.total_steps, "iterations": state.iteration,
+                "restarts": state.restarts, "steps_per_phase": state.steps_per_phase,
+                "capped_loops": state.capped_loops, "seconds": round(seconds, 1)}
+    return (saved_model.ServingModel(workdir.degradation),  # judge what was exported
+            saved_model.ServingModel(workdir.target), training)
+
+
+def _fixed(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir):
+    """The raw video or a baseline: nothing to learn; Keras ones are exported like a learned fD."""
+    if cfg.model.degradation == "identity":
+        fd = degradation.identity_degradation()
+    else:
+        fd = baselines.build_baseline(cfg.model.degradation, cfg.model)
+    if not isinstance(fd, keras.Model):
+        return fd
+    shape = dataset.clip_shape if len(fd.input.shape) == 5 else dataset.clip_shape[1:]
+    saved_model.export(fd, workdir.degradation, shape, "degradation", cfg.to_json())
+    return saved_model.ServingModel(workdir.degradation)
+
+
+def kind(cfg: ExperimentConfig) -> str:
+    """``raw`` (identity fD), ``baseline`` (fixed) or ``learned``."""
+    m = cfg.model.degradation
+    return "raw" if m == "identity" else "baseline" if m in baselines.BASELINES else "learned"
+
+
+def describe(cfg: ExperimentConfig) -> str:
+    """One line naming the degradation and how it was made, for titles and tables."""
+    m, s = cfg.model, cfg.schedule
+    params = {"downsample": f"r={m.downsample_rate}" + ("" if m.downsample_keep_size else ", low-res"),
+              "blur": f"sigma={m.blur_sigma:g}",
+              "motion": f"sigma={m.motion_sigma:g}, thresholds={','.join(f'{t:g}' for t in m.motion_thresholds)}"}
+    if kind(cfg) == "raw":
+        return "raw video"
+    if kind(cfg) == "baseline":
+        return f"{m.degradation} {params.get(m.degradation, '')}".strip()
+    return (f"{m.degradation} fD, {s.method}, M={m.num_budget_models}, "
+            f"restart every {s.restart_every or '-'}")
 
 
 def write_outputs(results: dict, dataset: Dataset, frame_filter, workdir: Workdir, title: str) -> None:

@@ -4,13 +4,15 @@ results.json (schema ``ppvr_tf.results/1``)::
 
     {
       "schema": "ppvr_tf.results/1",
-      "dataset": "synthetic", "method": "entropy", "budget_task": "identity",
+      "dataset": "synthetic", "kind": "raw" | "baseline" | "learned",
+      "degradation": "transformer fD, entropy, M=1, restart every -",
+      "method": "entropy" (learned runs; else null), "budget_task": "identity",
       "budget_metric": "accuracy" | "cmap",
       "chance": {"target_accuracy": float, "budget_score": float},
-      "raw":      <two-fold result of the identity fD>,
-      "degraded": <two-fold result of the learned fD>,
+      "raw":      <two-fold result of the identity fD> (null with --noevaluate_raw),
+      "degraded": <two-fold result of the run's fD: learned, a baseline, or the raw video>,
       "training": {"total_steps", "iterations", "restarts", "steps_per_phase",
-                   "capped_loops", "seconds"},
+                   "capped_loops", "seconds"} (null when nothing was trained),
       "config": <the experiment configuration>
     }
 
@@ -43,6 +45,8 @@ def summary_table(results: dict) -> str:
     rows = [("", "A_T (action acc)", f"A_B^N ({metric}, best attacker)", "attackers")]
     for key in ("raw", "degraded"):
         r = results[key]
+        if r is None:  # the raw reference was not evaluated (a sweep has it as its own run)
+            continue
         attackers = ", ".join(f"{a['name']}={a['score']:.3f}" for a in r["attackers"])
         rows.append((key, f"{r['target_accuracy']:.3f}", f"{r['budget_score']:.3f}", attackers))
     chance = results.get("chance", {})
@@ -58,23 +62,26 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
     """A_T against A_B^N: up and to the left is better."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     styles = {"raw": ("tab:red", "o", "raw video (identity fD)"),
-              "degraded": ("tab:blue", "*", f"learned fD ({results.get('method', '')})")}
+              "degraded": ("tab:blue", "*", results.get("degradation") or f"learned fD ({results.get('method')})")}
     for key, (colour, marker, label) in styles.items():
         r = results[key]
+        if r is None:
+            continue
         ax.scatter(r["budget_score"], r["target_accuracy"], c=colour, marker=marker, s=160,
                    label=label, zorder=3)
         scores = [a["score"] for a in r["attackers"]]
         ax.scatter(scores, [r["target_accuracy"]] * len(scores), c=colour, marker="|", s=120,
                    alpha=0.5, zorder=2)
     raw, deg = results["raw"], results["degraded"]
-    ax.annotate("", xy=(deg["budget_score"], deg["target_accuracy"]),
-                xytext=(raw["budget_score"], raw["target_accuracy"]),
-                arrowprops={"arrowstyle": "->", "color": "gray"})
+    if raw is not None:
+        ax.annotate("", xy=(deg["budget_score"], deg["target_accuracy"]),
+                    xytext=(raw["budget_score"], raw["target_accuracy"]),
+                    arrowprops={"arrowstyle": "->", "color": "gray"})
+        ax.axhline(raw["target_accuracy"], ls="--", c="magenta", lw=1, label="A_T on raw video")
     chance = results.get("chance")
     if chance:
         ax.axvline(chance["budget_score"], ls=":", c="gray", label="chance")
         ax.axhline(chance["target_accuracy"], ls=":", c="gray")
-    ax.axhline(raw["target_accuracy"], ls="--", c="magenta", lw=1, label="A_T on raw video")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"A_B^N: privacy leak, best of {len(deg['attackers'])} fresh attackers "

@@ -47,6 +47,10 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"data": dataclasses.replace(TINY, height=18)}, "frame_height"),
     ({"model": ModelConfig(budget_family="mobilenet_v1")}, "budget_family"),  # needs 32x32 frames
     ({"eval": EvalConfig(attackers=("vgg@1",))}, "attackers"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="pixelate")}, "degradation"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="downsample", downsample_rate=0)}, "downsample_rate"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="blur", blur_sigma=0.0)}, "blur_sigma"),
+    ({"model": ModelConfig(budget_family="cnn", motion_thresholds=(0.2, 0.1))}, "motion_thresholds"),
 ])
 def test_invalid_settings_fail_naming_the_flag(change, flag):
     base = dataclasses.replace(tiny_config(), **{"model": ModelConfig(budget_family="cnn")})

@@ -8,14 +8,15 @@ import pytest
 
 import fixtures
 from conftest import ROOT
-from ppvr_tf import experiment
+from ppvr_tf import experiment, sweep
 from ppvr_tf.cli import flags as ppvr_flags
 from ppvr_tf.config import validate
 from ppvr_tf.data import pipeline
 from ppvr_tf.training import schedule as sched
 
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "**", "*.flags"), recursive=True))
-EXPERIMENTS = [f for f in FLAGFILES if not f.endswith("smoke.flags")]
+SWEEPS = [f for f in FLAGFILES if f"{os.sep}sweeps{os.sep}" in f]
+EXPERIMENTS = [f for f in FLAGFILES if not f.endswith("smoke.flags") and f not in SWEEPS]
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +72,22 @@ def test_flagfile_parses_validates_and_builds(flagfile, data_roots):
     batch = next(iter(pipeline.training_stream(dataset, smoke.optim.batch_size)))
     assert trainer(batch["clips"]).shape == (smoke.optim.batch_size, dataset.num_actions)
     assert len(trainer.budgets) == full.model.num_budget_models
+
+
+@pytest.mark.parametrize("flagfile", SWEEPS, ids=os.path.basename)
+def test_every_run_of_a_sweep_parses_and_validates(flagfile, monkeypatch):
+    """A sweep flagfile holds ppvr-sweep's --run lines; each run is a valid ppvr-train call."""
+    monkeypatch.chdir(ROOT)
+    specs = [line.split("=", 1)[1] for line in open(flagfile).read().splitlines() if line.startswith("--run=")]
+    runs = sweep.parse_runs(specs)
+    kinds = set()
+    for run in runs:
+        ppvr_flags.F.unparse_flags()
+        try:
+            ppvr_flags.F(["ppvr-train", *run.flags, "--workdir=/unused"])
+            cfg = ppvr_flags.experiment_config()
+        finally:
+            ppvr_flags.F.unparse_flags()
+        validate(cfg)
+        kinds.add(experiment.kind(cfg))
+    assert kinds == {"raw", "baseline", "learned"}

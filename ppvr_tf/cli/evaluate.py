@@ -30,6 +30,7 @@ _DATA_FLAGS = ("num_frames", "frame_height", "frame_width", "num_identities", "t
 # flag -> EvalConfig field
 _EVAL_FLAGS = {"attackers": "attackers", "attacker_epochs": "attacker_epochs", "attacker_lr": "attacker_lr",
                "attacker_train_frames": "attacker_train_frames", "attacker_seeds": "attacker_seeds",
+               "evaluate_raw": "evaluate_raw",
                "eval_target_epochs": "target_epochs", "eval_target_lr": "target_lr",
                "eval_patience": "patience", "eval_batch_size": "batch_size"}
 

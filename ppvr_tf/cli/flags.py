@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from absl import flags
 
-from ppvr_tf.config import ExperimentConfig, ModelConfig, OptimConfig
+from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
@@ -52,7 +52,15 @@ flags.DEFINE_float("identity_action_correlation", 0.0, "Synthetic: P(identity ti
 flags.DEFINE_integer("data_seed", 0, "Synthetic: seed of the rendered clips.")
 # Models
 flags.DEFINE_string("degradation", "transformer",
-                    "fD: transformer (the paper's), mcu (for microcontrollers) or identity (raw).")
+                    "fD: transformer (the paper's), mcu (for microcontrollers), identity (raw), or a "
+                    "fixed baseline: downsample, blur, crop_face, crop_whole, motion.")
+flags.DEFINE_integer("downsample_rate", 4, "Baseline downsample: the rate r (the paper's 1 to 56).")
+flags.DEFINE_bool("downsample_keep_size", True,
+                  "Baseline downsample: upsample back to the frame size (else fT sees the low resolution).")
+flags.DEFINE_float("blur_sigma", 2.0, "Baseline blur: Gaussian sigma in pixels.")
+flags.DEFINE_float("motion_sigma", 1.0, "Baseline motion: Gaussian sigma before the frame difference.")
+flags.DEFINE_list("motion_thresholds", ["0.05", "0.15"],
+                  "Baseline motion: increasing thresholds on the blurred difference; k give 2k+1 levels.")
 flags.DEFINE_float("fd_width", 1.0, "Channel multiplier of the transformer fD.")
 flags.DEFINE_integer("fd_residual_blocks", 5, "Residual blocks of the transformer fD.")
 flags.DEFINE_bool("fd_grayscale", False, "fD output converted to gray (the paper's SBU runs).")
@@ -92,6 +100,7 @@ flags.DEFINE_integer("attacker_epochs", 30, "Epochs of each fresh attacker (earl
 flags.DEFINE_float("attacker_lr", 1e-3, "Learning rate of the fresh attackers.")
 flags.DEFINE_integer("attacker_train_frames", 2, "Random frames per clip in attacker training (0: all).")
 flags.DEFINE_integer("attacker_seeds", 1, "Train each attacker this many times (its score: the best).")
+flags.DEFINE_bool("evaluate_raw", True, "Also judge the raw video (a sweep judges it once, as its own run).")
 flags.DEFINE_integer("eval_target_epochs", 30, "Epochs of a freshly trained fT (raw reference).")
 flags.DEFINE_float("eval_target_lr", 1e-3, "Learning rate of a freshly trained fT.")
 flags.DEFINE_integer("eval_patience", 8, "Early-stopping patience (epochs) in evaluation.")
@@ -121,7 +130,14 @@ def eval_config() -> EvalConfig:
                       attacker_lr=F.attacker_lr, target_epochs=F.eval_target_epochs,
                       target_lr=F.eval_target_lr, patience=F.eval_patience,
                       batch_size=F.eval_batch_size, attacker_train_frames=F.attacker_train_frames,
-                      attacker_seeds=F.attacker_seeds)
+                      attacker_seeds=F.attacker_seeds, evaluate_raw=F.evaluate_raw)
+
+
+def _floats(flag: str, values: list[str]) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError:
+        raise ConfigError(flag, f"needs numbers, got {','.join(values)}") from None
 
 
 def experiment_config() -> ExperimentConfig:
@@ -132,7 +148,9 @@ def experiment_config() -> ExperimentConfig:
         target_dropout=F.target_dropout, target_batch_norm=F.target_batch_norm,
         target_weight_decay=F.target_weight_decay, budget_family=F.budget_family,
         budget_width=F.budget_width, budget_width_step=F.budget_width_step,
-        num_budget_models=F.num_budget_models)
+        num_budget_models=F.num_budget_models, downsample_rate=F.downsample_rate,
+        downsample_keep_size=F.downsample_keep_size, blur_sigma=F.blur_sigma, motion_sigma=F.motion_sigma,
+        motion_thresholds=_floats("motion_thresholds", F.motion_thresholds))
     schedule = ScheduleConfig(
         method=F.method, max_iter=F.max_iter, th1=F.th1, th2=F.th2, d_iter=F.d_iter,
         restart_every=F.restart_every, pretrain_identity_steps=F.pretrain_identity_steps,

@@ -21,8 +21,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not F.workdir:
         raise app.UsageError("--workdir is required: where checkpoints and results go")
-    cfg = ppvr_flags.experiment_config()
     try:
+        cfg = ppvr_flags.experiment_config()
         validate(cfg)
     except ConfigError as error:
         raise app.UsageError(str(error))

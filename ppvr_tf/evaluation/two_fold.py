@@ -45,6 +45,7 @@ class EvalConfig:
     batch_size: int = 32
     attacker_train_frames: int = 2  # random frames per clip per attacker step (0: all)
     attacker_seeds: int = 1  # train each attacker this many times; its score is the best
+    evaluate_raw: bool = True  # the raw reference beside every run (a sweep measures it once)
 
 
 @dataclasses.dataclass
@@ -77,9 +78,13 @@ def degrade(frame_filter: FrameFilter, clips: tf.data.Dataset | np.ndarray,
         clips = tf.data.Dataset.from_tensor_slices(clips)
     out = []
     for batch in clips.batch(batch_size).map(to_unit_range).prefetch(tf.data.AUTOTUNE):
-        n, t, h, w, c = batch.shape
-        frames = np.asarray(frame_filter(tf.reshape(batch, (-1, h, w, c))), np.float32)
-        out.append(np.round(np.clip(frames, 0.0, 1.0) * 255.0).astype(np.uint8).reshape(n, t, h, w, -1))
+        n, t = batch.shape[:2]
+        if getattr(frame_filter, "per_clip", False):  # motion encodings need the previous frame
+            degraded = np.asarray(frame_filter(batch), np.float32)
+        else:
+            frames = np.asarray(frame_filter(tf.reshape(batch, (-1, *batch.shape[2:]))), np.float32)
+            degraded = frames.reshape(n, t, *frames.shape[1:])  # a low-resolution fD changes H, W
+        out.append(np.round(np.clip(degraded, 0.0, 1.0) * 255.0).astype(np.uint8))
     return np.concatenate(out)
 
 

@@ -51,6 +51,8 @@ class ServingModel:
         self._loaded = tf.saved_model.load(path)
         self._serve = self._loaded.signatures["serving_default"]
         self._output = next(iter(self._serve.structured_outputs))
+        # an fD over whole clips (N, T, H, W, C), like a motion encoding, rather than frames
+        self.per_clip = self.metadata["role"] == "degradation" and len(self.metadata["input_shape"]) == 4
 
     def __call__(self, x, training: bool = False) -> tf.Tensor:
         del training  # inference only

@@ -1,0 +1,113 @@
+"""The trade-off study: Pareto bookkeeping, the table and plot files, run specs, resuming."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from ppvr_tf import sweep
+from ppvr_tf.evaluation import tradeoff
+
+
+def _results(kind: str, a_t: float, a_b: float, degradation: str = "downsample", rate: int = 4) -> dict:
+    model = {"degradation": degradation, "downsample_rate": rate, "blur_sigma": 2.0, "num_budget_models": 1}
+    return {"kind": kind, "degradation": f"{degradation} r={rate}", "budget_metric": "accuracy",
+            "degraded": {"target_accuracy": a_t, "budget_score": a_b}, "config": {"model": model}}
+
+
+def test_pareto_front_and_who_beats_whom():
+    points = [tradeoff.point("raw", _results("raw", 0.99, 0.99, "identity")),
+              tradeoff.point("down", _results("baseline", 0.60, 0.50)),
+              tradeoff.point("blur", _results("baseline", 0.90, 0.95, "blur")),
+              tradeoff.point("fd", _results("learned", 0.95, 0.30, "transformer")),
+              tradeoff.point("tie", _results("baseline", 0.95, 0.30))]
+    front = {p.name for p in tradeoff.pareto_front(points)}
+    assert front == {"raw", "fd", "tie"}  # equal points do not beat each other
+    by_name = {p.name: p for p in points}
+    assert tradeoff.dominated_by(by_name["down"], points) == ["fd", "tie"]
+    assert tradeoff.dominated_by(by_name["blur"], points) == ["fd", "tie"]
+    assert by_name["down"].strength == 4 and by_name["blur"].strength == 2.0
+
+
+def test_table_files_match_the_results(tmp_path):
+    points = [tradeoff.point("raw", _results("raw", 0.99, 0.98, "identity")),
+              tradeoff.point("down_8", _results("baseline", 0.55, 0.40, rate=8)),
+              tradeoff.point("fd", _results("learned", 0.97, 0.35, "transformer"))]
+    paths = tradeoff.write_all(str(tmp_path), points, "test")
+    assert os.path.getsize(paths["png"]) > 10_000
+    with open(paths["csv"]) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:4] == ["name", "kind", "target_accuracy", "budget_score"]
+    assert [(r["name"], r["kind"], float(r["target_accuracy"]), float(r["budget_score"])) for r in rows] == [
+        ("raw", "raw", 0.99, 0.98), ("down_8", "baseline", 0.55, 0.40), ("fd", "learned", 0.97, 0.35)]
+    assert rows[1]["dominated_by"] == "fd" and rows[2]["pareto"] == "True"
+    markdown = open(paths["md"]).read()
+    assert "| fd | learned | transformer r=4 | 97.0 | 35.0 | yes |" in markdown
+
+
+def test_run_specs_are_checked(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    run = sweep.parse_run("blur_2: --flagfile=flags/synthetic/entropy.flags --degradation=blur --blur_sigma=2")
+    assert run.name == "blur_2" and run.flags[-1] == "--blur_sigma=2"
+    for bad in ("no colon --degradation=blur", ": --degradation=blur", "a b: --x=1", "../up: --x=1",
+                "lost: --flagfile=flags/nowhere.flags"):
+        with pytest.raises(sweep.SweepError):
+            sweep.parse_run(bad)
+    with pytest.raises(sweep.SweepError, match="repeated: a"):
+        sweep.parse_runs(["a: --x=1", "a: --x=2"])
+
+
+def test_finished_runs_are_not_run_again(tmp_path, monkeypatch):
+    """A sweep killed half-way runs only what is missing when started again."""
+    runs = sweep.parse_runs(["raw: --degradation=identity", "down: --degradation=downsample"])
+    calls = []
+
+    def fake_train(run, workdir, common):  # stands in for the ppvr-train process
+        calls.append(run.name)
+        if run.name == "down" and calls.count("down") == 1:
+            return 1, 0.0  # the first attempt dies
+        os.makedirs(os.path.join(workdir, run.name), exist_ok=True)
+        kind = "raw" if run.name == "raw" else "baseline"
+        with open(sweep.results_path(workdir, run), "w") as f:
+            json.dump(_results(kind, 0.9, 0.5), f)
+        return 0, 0.0
+
+    monkeypatch.setattr(sweep, "_train", fake_train)
+    with pytest.raises(sweep.SweepError, match="runs failed: down"):
+        sweep.run_all(runs, str(tmp_path), [])
+    assert os.path.exists(tmp_path / "tradeoff.csv")  # what finished is tabled already
+    points = sweep.run_all(runs, str(tmp_path), [])
+    assert calls == ["raw", "down", "down"] and [p.name for p in points] == ["raw", "down"]
+
+
+def test_ppvr_sweep_runs_baselines_end_to_end_and_resumes(tmp_path):
+    """The raw video, downsampling fed at low resolution, the motion encoding (whole
+    clips) and face cropping through ppvr-sweep with the smoke flags; a second call runs
+    nothing and rewrites the same table."""
+    runs = ["raw: --degradation=identity", "down_2_low: --degradation=downsample --downsample_rate=2 "
+            "--nodownsample_keep_size", "motion: --degradation=motion", "crop_face: --degradation=crop_face"]
+    flagfile = tmp_path / "sweep.flags"
+    flagfile.write_text("".join(f"--run={run}\n" for run in runs))
+    command = [sys.executable, "-m", "ppvr_tf.cli.sweep", f"--flagfile={flagfile}",
+               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={tmp_path}/w"]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    with open(tmp_path / "w" / "tradeoff.csv") as f:
+        rows = {row["name"]: row for row in csv.DictReader(f)}
+    assert list(rows) == ["raw", "down_2_low", "motion", "crop_face"]
+    for name, row in rows.items():
+        results = json.load(open(tmp_path / "w" / name / "results.json"))
+        assert row["kind"] == results["kind"] == ("raw" if name == "raw" else "baseline")
+        assert float(row["target_accuracy"]) == round(results["degraded"]["target_accuracy"], 4)
+        assert float(row["budget_score"]) == round(results["degraded"]["budget_score"], 4)
+        assert results["training"] is None
+        assert (results["raw"] == results["degraded"]) if name == "raw" else results["raw"] is None
+    assert os.path.getsize(tmp_path / "w" / "tradeoff.png") > 10_000
+    second = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert second.returncode == 0 and second.stderr.count("finished earlier") == 4
+    assert "running" not in second.stderr
