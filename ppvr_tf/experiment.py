@@ -141,7 +141,7 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
 
 def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
     t, h, w, c = dataset.clip_shape
-    saved_model.export(trainer.degradation, workdir.degradation, (h, w, c), "degradation", cfg.to_json())
+    _export_fd(trainer.degradation, cfg, dataset, workdir)
     saved_model.export(trainer.target, workdir.target, (t, h, w, c), "target", cfg.to_json())
 
 
@@ -238,9 +238,13 @@ def _fixed(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir):
         fd = baselines.build_baseline(cfg.model.degradation, cfg.model)
     if not isinstance(fd, keras.Model):
         return fd
-    shape = dataset.clip_shape if len(fd.input.shape) == 5 else dataset.clip_shape[1:]
-    saved_model.export(fd, workdir.degradation, shape, "degradation", cfg.to_json())
+    _export_fd(fd, cfg, dataset, workdir)
     return saved_model.ServingModel(workdir.degradation)
+
+
+def _export_fd(fd: keras.Model, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
+    shape = dataset.clip_shape if degradation.takes_clips(fd) else dataset.clip_shape[1:]
+    saved_model.export(fd, workdir.degradation, shape, "degradation", cfg.to_json())
 
 
 def kind(cfg: ExperimentConfig) -> str:

@@ -71,6 +71,9 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         raise ValueError(f"qat must be one of {', '.join(QAT_MODES)}, not {qat!r}")
     cfg = fd_source.config(saved_model_dir)
     shape = fd_source.frame_shape(saved_model_dir)
+    if len(shape) != 3:
+        raise ExportError(f"{saved_model_dir}: this fD takes whole clips {shape} (it needs the previous "
+                          "frame); ppvr-export handles per-frame fDs only, so far")
     dataset = experiment.load_dataset(cfg)
     calibration = frames_of(dataset.train, calibration_frames, seed)
     held_out = frames_of(dataset.test, verification_frames, seed + 1)

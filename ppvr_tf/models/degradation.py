@@ -9,6 +9,8 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from ppvr_tf.models import bdq
+
 
 # The per-pixel maths of fD's own layers, in TensorFlow ops, shared with the tf_keras
 # mirror that quantisation-aware fine-tuning needs (tflite_export/qat.py).
@@ -165,24 +167,34 @@ def identity_degradation(name: str = "fd_identity") -> keras.Model:
     return keras.Model(frames, layers.Identity()(frames), name=name)
 
 
+def takes_clips(fd: keras.Model) -> bool:
+    return len(fd.inputs[0].shape) == 5
+
+
 def build_degradation(kind: str, width: float = 1.0, residual_blocks: int = 5,
                       grayscale: bool = False) -> keras.Model:
     """fD by name: ``transformer`` (the paper's), ``mcu`` (for microcontrollers; here
-    ``residual_blocks`` is per stage) or ``identity`` (raw)."""
+    ``residual_blocks`` is per stage), ``bdq`` (the peer: blur, difference, learned
+    quantisation) or ``identity`` (raw)."""
     if kind == "transformer":
         return transformer_net(width, residual_blocks, grayscale)
     if kind == "mcu":
         return mcu_net(width, residual_blocks, grayscale)
     if kind == "identity":
         return identity_degradation()
+    if kind == "bdq":
+        return bdq.bdq()
     raise ValueError(f"unknown degradation model {kind!r}; expected one of {', '.join(DEGRADATIONS)}")
 
 
-DEGRADATIONS = ("transformer", "mcu", "identity")
+DEGRADATIONS = ("transformer", "mcu", "bdq", "identity")
 
 
 def degrade_clips(fd, clips):
-    """Applies a per-frame fD to clips (B, T, H, W, C) by folding time into the batch."""
+    """fD(clips) for clips (B, T, H, W, C): a per-frame fD sees time folded into the
+    batch; an fD over whole clips (BDQ: it needs the previous frame) sees them as they are."""
+    if takes_clips(fd):
+        return fd(clips)
     shape = ops.shape(clips)
     frames = ops.reshape(clips, (-1, shape[2], shape[3], shape[4]))
     out = fd(frames)

@@ -1,0 +1,44 @@
+"""BDQ (Kumawat & Nagahara, CVPR 2022): Blur -> Difference -> Quantisation, the strongest
+published peer, as an fD that our adversarial methods train (REFERENCE §4).
+
+B is a fixed 5x5 Gaussian (sigma 3); D the difference of consecutive frames, so only
+motion survives; Q a staircase of ``levels`` sigmoids whose thresholds are the only
+weights: training moves them to keep what the action needs and merge what identifies.
+It works on whole clips — each frame needs the one before — so it takes (N, T, H, W, 3).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from ppvr_tf.models.baselines import FrameDifference, GaussianBlur
+
+
+class LearnedQuantiser(layers.Layer):
+    """q(d) = mean_i sigmoid(hardness * (d - b_i)): a soft staircase in [0, 1] with
+    learnable thresholds b_i; 0.5 at no motion when the thresholds are symmetric."""
+
+    def __init__(self, levels: int = 15, hardness: float = 50.0, **kwargs):
+        super().__init__(**kwargs)
+        self.levels, self.hardness = levels, hardness
+
+    def build(self, input_shape):
+        # evenly over the differences that occur: mostly small, at most +-1
+        start = np.linspace(-0.5, 0.5, self.levels).astype(np.float32)
+        self.thresholds = self.add_weight(shape=(self.levels,), name="thresholds",
+                                          initializer=keras.initializers.Constant(start))
+
+    def call(self, d):
+        steps = tf.sigmoid(self.hardness * (d[..., None] - self.thresholds))
+        return tf.reduce_mean(steps, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "levels": self.levels, "hardness": self.hardness}
+
+
+def bdq(levels: int = 15, sigma: float = 3.0, radius: int = 2, name: str = "fd_bdq") -> keras.Model:
+    clips = keras.Input((None, None, None, 3), name="clips")
+    x = FrameDifference()(GaussianBlur(sigma, radius)(clips))
+    return keras.Model(clips, LearnedQuantiser(levels)(x), name=name)

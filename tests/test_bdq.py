@@ -1,0 +1,48 @@
+"""BDQ: a clip-level fD whose only weights are its quantiser's thresholds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY
+from ppvr_tf.config import ExperimentConfig, ModelConfig
+from ppvr_tf.export import saved_model
+from ppvr_tf.models import bdq, degradation
+from tflite_export import export
+
+
+def _walking_square() -> np.ndarray:
+    clips = np.full((2, 4, 16, 16, 3), 0.5, np.float32)
+    for t in range(4):
+        clips[:, t, 4:10, 2 + 2 * t:8 + 2 * t] = [0.9, 0.2, 0.1]
+    return clips
+
+
+def test_only_motion_passes_and_the_output_is_a_frame():
+    fd = bdq.bdq(levels=15)
+    clips = _walking_square()
+    out = np.asarray(degradation.degrade_clips(fd, clips))
+    assert out.shape == clips.shape and out.min() >= 0.0 and out.max() <= 1.0
+    still = np.asarray(fd(np.repeat(clips[:, :1], 4, axis=1)))
+    np.testing.assert_allclose(still, still[0, 0, 0, 0, 0], atol=1e-6)  # nothing moves: one grey
+    assert np.ptp(out[:, 1:]) > 0.2  # the moving square's edges stand out of the grey
+
+
+def test_the_quantiser_thresholds_receive_gradients():
+    fd = bdq.bdq(levels=15)
+    clips = tf.constant(_walking_square())
+    thresholds = fd.trainable_variables
+    assert [tuple(v.shape) for v in thresholds] == [(15,)]  # blur and difference are fixed
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(fd(clips) - 0.3))
+    grad = tape.gradient(loss, thresholds)[0].numpy()
+    assert np.isfinite(grad).all() and (np.abs(grad) > 0).sum() >= 3
+
+
+def test_ppvr_export_refuses_a_clip_level_fd_by_name(tmp_path):
+    cfg = ExperimentConfig(data=TINY, model=ModelConfig(degradation="bdq"))
+    saved_model.export(bdq.bdq(), str(tmp_path / "fd"), (4, 16, 16, 3), "degradation", cfg.to_json())
+    with pytest.raises(export.ExportError, match="takes whole clips"):
+        export.run(str(tmp_path / "fd"), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
