@@ -46,3 +46,16 @@ def test_ppvr_export_refuses_a_clip_level_fd_by_name(tmp_path):
     with pytest.raises(export.ExportError, match="takes whole clips"):
         export.run(str(tmp_path / "fd"), str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
+
+
+def test_the_camera_model_takes_frame_pairs_and_matches_the_clip_model():
+    fd = bdq.bdq(levels=15)
+    thresholds = fd.trainable_variables[0]
+    thresholds.assign(thresholds + np.random.default_rng(0).normal(0, 0.02, 15).astype(np.float32))
+    clips = _walking_square()
+    device = bdq.on_device(fd, (16, 16, 3))
+    for t in range(1, 4):
+        pair = device([clips[:, t], clips[:, t - 1]])
+        np.testing.assert_allclose(np.asarray(pair), np.asarray(fd(clips))[:, t], atol=1e-5)
+    assert {type(layer).__name__ for layer in device.layers} <= {
+        "InputLayer", "GaussianBlur", "Subtract", "Reshape", "Conv2D"}

@@ -5,6 +5,7 @@ B is a fixed 5x5 Gaussian (sigma 3); D the difference of consecutive frames, so 
 motion survives; Q a staircase of ``levels`` sigmoids whose thresholds are the only
 weights: training moves them to keep what the action needs and merge what identifies.
 It works on whole clips — each frame needs the one before — so it takes (N, T, H, W, 3).
+On a camera it runs frame by frame on (current, previous): ``on_device`` builds that model.
 """
 from __future__ import annotations
 
@@ -42,3 +43,28 @@ def bdq(levels: int = 15, sigma: float = 3.0, radius: int = 2, name: str = "fd_b
     clips = keras.Input((None, None, None, 3), name="clips")
     x = FrameDifference()(GaussianBlur(sigma, radius)(clips))
     return keras.Model(clips, LearnedQuantiser(levels)(x), name=name)
+
+
+def on_device(fd: keras.Model, frame_shape: tuple[int, int, int]) -> keras.Model:
+    """The camera's BDQ at a fixed frame size: (current frame, previous frame) -> frame,
+    with ``fd``'s thresholds.
+
+    The staircase is written as ops an int8 microcontroller has: each pixel value becomes
+    one channel, a 1x1 conv maps it to ``levels`` channels of hardness * (d - b_i),
+    LOGISTIC, and a 1x1 conv with weights 1/levels takes the mean."""
+    blur = next(layer for layer in fd.layers if isinstance(layer, GaussianBlur))
+    quantiser = next(layer for layer in fd.layers if isinstance(layer, LearnedQuantiser))
+    current = keras.Input(frame_shape, name="frame")
+    previous = keras.Input(frame_shape, name="previous_frame")
+    same_blur = GaussianBlur(blur.sigma, blur.radius)
+    d = layers.Subtract()([same_blur(current), same_blur(previous)])
+    pixels = layers.Reshape((int(np.prod(frame_shape)), 1, 1))(d)  # one value per pixel and colour
+    steps = layers.Conv2D(quantiser.levels, 1, activation="sigmoid", name="staircase")(pixels)
+    mean = layers.Conv2D(1, 1, use_bias=False, name="mean")(steps)
+    out = layers.Reshape(frame_shape)(mean)
+    model = keras.Model([current, previous], out, name=f"{fd.name}_on_device")
+    thresholds = np.asarray(quantiser.thresholds, np.float32)
+    model.get_layer("staircase").set_weights([np.full((1, 1, 1, quantiser.levels), quantiser.hardness, np.float32),
+                                              -quantiser.hardness * thresholds])
+    model.get_layer("mean").set_weights([np.full((1, 1, quantiser.levels, 1), 1.0 / quantiser.levels, np.float32)])
+    return model
