@@ -1,15 +1,19 @@
 """BDQ: a clip-level fD whose only weights are its quantiser's thresholds."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from conftest import TINY
 from ppvr_tf.config import ExperimentConfig, ModelConfig
+from ppvr_tf.data import pipeline
+from ppvr_tf.evaluation.two_fold import degrade
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import bdq, degradation
 from tflite_export import export
+from tflite_export.runtime import TFLiteFrameFilter
 
 
 def _walking_square() -> np.ndarray:
@@ -40,14 +44,6 @@ def test_the_quantiser_thresholds_receive_gradients():
     assert np.isfinite(grad).all() and (np.abs(grad) > 0).sum() >= 3
 
 
-def test_ppvr_export_refuses_a_clip_level_fd_by_name(tmp_path):
-    cfg = ExperimentConfig(data=TINY, model=ModelConfig(degradation="bdq"))
-    saved_model.export(bdq.bdq(), str(tmp_path / "fd"), (4, 16, 16, 3), "degradation", cfg.to_json())
-    with pytest.raises(export.ExportError, match="takes whole clips"):
-        export.run(str(tmp_path / "fd"), str(tmp_path / "out"))
-    assert not (tmp_path / "out").exists()
-
-
 def test_the_camera_model_takes_frame_pairs_and_matches_the_clip_model():
     fd = bdq.bdq(levels=15)
     thresholds = fd.trainable_variables[0]
@@ -59,3 +55,29 @@ def test_the_camera_model_takes_frame_pairs_and_matches_the_clip_model():
         np.testing.assert_allclose(np.asarray(pair), np.asarray(fd(clips))[:, t], atol=1e-5)
     assert {type(layer).__name__ for layer in device.layers} <= {
         "InputLayer", "GaussianBlur", "Subtract", "Reshape", "Conv2D"}
+
+
+def test_ppvr_export_exports_bdq_as_a_frame_pair_model(tmp_path):
+    """BDQ runs on (frame, previous frame) on the camera: int8, both inputs, TFLite Micro."""
+    cfg = ExperimentConfig(data=TINY, model=ModelConfig(degradation="bdq"))
+    fd = bdq.bdq()
+    fd.trainable_variables[0].assign(np.linspace(-0.3, 0.3, 15).astype(np.float32))
+    saved_model.export(fd, str(tmp_path / "fd"), (4, 16, 16, 3), "degradation", cfg.to_json())
+    report = export.run(str(tmp_path / "fd"), str(tmp_path / "out"), calibration_frames=48,
+                        verification_frames=24, qat="never")
+    metadata = json.load(open(tmp_path / "out" / "metadata.json"))
+    assert [i["shape"] for i in metadata["inputs"]] == [[1, 16, 16, 3]] * 2
+    assert metadata["frame_shape"] == [16, 16, 3] and report["unsupported_ops"] == []
+    assert report["passed"] and report["litert_int8_vs_float"]["psnr_db"] >= export.PSNR_BAR_DB
+    # the first input is the current frame: swapping them flips the sign of the motion
+    model = open(tmp_path / "out" / "fd_int8.tflite", "rb").read()
+    current, previous = export.samples_of(pipeline.load_synthetic(TINY).test, 24, 1, pairs=True)
+    lite = TFLiteFrameFilter.from_bytes(model)
+    forward, backward = lite.run([current, previous]), lite.run([previous, current])
+    reference = np.asarray(fd(np.stack([previous, current], axis=1)))[:, 1]
+    assert np.abs(forward - reference).mean() < np.abs(backward - reference).mean()
+    clips = pipeline.load_synthetic(TINY).test.head(4)
+    judged = degrade(TFLiteFrameFilter.from_bytes(model), clips)  # what ppvr-evaluate runs
+    float_judged = degrade(saved_model.ServingModel(str(tmp_path / "fd")), clips)
+    assert judged.shape == float_judged.shape == clips.shape
+    assert np.abs(judged.astype(int) - float_judged).mean() < 2  # int8 steps of 8-bit frames

@@ -55,16 +55,19 @@ def anonymize(model: str, source: str, output: str, max_frames: int = 0, threads
     fd_handle, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(output)), suffix=extension)
     os.close(fd_handle)
     writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*CODECS[extension]), fps, (width, height))
-    count, fd_seconds, started, preview = 0, 0.0, time.time(), None
+    count, fd_seconds, started, preview, previous = 0, 0.0, time.time(), None, None
     try:
         while not max_frames or count < max_frames:
             ok, frame = capture.read()
             if not ok:
                 break
             rgb = resize_cover(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), height, width)
+            current = rgb[None].astype(np.float32) / 255.0
             t0 = time.perf_counter()
-            out = fd(rgb[None].astype(np.float32) / 255.0)[0]
+            pair = [current, current if previous is None else previous]  # BDQ also takes the last frame
+            out = fd.run(pair if fd.per_clip else pair[:1])[0]
             fd_seconds += time.perf_counter() - t0
+            previous = current
             out = np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
             if out.shape[-1] == 1:
                 out = np.repeat(out, 3, axis=-1)

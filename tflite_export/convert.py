@@ -9,15 +9,16 @@ import tensorflow as tf
 KINDS = ("float32", "float16", "int8")
 
 
-def convert(saved_model_dir: str, kind: str, calibration: np.ndarray | None = None) -> bytes:
-    """The flatbuffer of ``kind``. int8 is calibrated on ``calibration`` frames (N, H, W, 3)
-    in [0, 1] and takes and gives int8 tensors; every kind uses builtin ops only."""
+def convert(saved_model_dir: str, kind: str, calibration: list[np.ndarray] | None = None) -> bytes:
+    """The flatbuffer of ``kind``. int8 is calibrated on ``calibration``, one array of
+    frames (N, H, W, 3) in [0, 1] per model input, and takes and gives int8 tensors; every
+    kind uses builtin ops only."""
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
     if kind == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif kind == "int8":
-        if calibration is None or not len(calibration):
+        if not calibration or not len(calibration[0]):
             raise ValueError("int8 conversion needs representative frames")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: _one_by_one(calibration)
@@ -31,6 +32,6 @@ def convert(saved_model_dir: str, kind: str, calibration: np.ndarray | None = No
     return converter.convert()
 
 
-def _one_by_one(frames: np.ndarray) -> Iterable[list[np.ndarray]]:
-    for frame in frames:
-        yield [frame[None].astype(np.float32)]
+def _one_by_one(inputs: list[np.ndarray]) -> Iterable[list[np.ndarray]]:
+    for sample in zip(*inputs):
+        yield [value[None].astype(np.float32) for value in sample]

@@ -51,13 +51,24 @@ def fidelity(reference: np.ndarray, output: np.ndarray) -> dict:
             "mean_abs_error": round(float(error.mean()), 5)}
 
 
-def frames_of(split, count: int, seed: int) -> np.ndarray:
-    """``count`` frames in [0, 1] spread over the first clips of a split."""
+def samples_of(split, count: int, seed: int, pairs: bool = False) -> list[np.ndarray]:
+    """Model inputs for ``count`` samples spread over the first clips of a split, in [0, 1]:
+    ``[frames]``, or ``[frames, previous frames]`` for an fD that needs the previous frame."""
     t = split.clip_dataset().element_spec.shape[0] or 1
-    clips = split.head(min(len(split), -(-count // t) * 2))
-    frames = clips.reshape(-1, *clips.shape[2:]).astype(np.float32) / 255.0
-    pick = np.random.default_rng(seed).choice(len(frames), size=min(count, len(frames)), replace=False)
-    return frames[np.sort(pick)]
+    clips = split.head(min(len(split), -(-count // max(1, t - pairs)) * 2)).astype(np.float32) / 255.0
+    inputs = [clips[:, 1:], clips[:, :-1]] if pairs else [clips]
+    inputs = [x.reshape(-1, *x.shape[2:]) for x in inputs]
+    pick = np.sort(np.random.default_rng(seed).choice(len(inputs[0]), size=min(count, len(inputs[0])), replace=False))
+    return [x[pick] for x in inputs]
+
+
+def _float_reference(saved_model_dir: str, inputs: list[np.ndarray]) -> np.ndarray:
+    """The float SavedModel's output: per frame, or on (previous, current) two-frame clips."""
+    fd = ServingModel(saved_model_dir)
+    if len(inputs) == 1:
+        return np.asarray(fd(inputs[0]), np.float32)
+    current, previous = inputs
+    return np.asarray(fd(np.stack([previous, current], axis=1)), np.float32)[:, 1]
 
 
 QAT_MODES = ("auto", "always", "never")  # auto: when post-training int8 misses the bar
@@ -71,24 +82,26 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         raise ValueError(f"qat must be one of {', '.join(QAT_MODES)}, not {qat!r}")
     cfg = fd_source.config(saved_model_dir)
     shape = fd_source.frame_shape(saved_model_dir)
-    if len(shape) != 3:
-        raise ExportError(f"{saved_model_dir}: this fD takes whole clips {shape} (it needs the previous "
-                          "frame); ppvr-export handles per-frame fDs only, so far")
+    pairs = len(shape) == 4  # an fD over clips (BDQ) runs on (frame, previous frame) on the camera
+    shape = shape[1:] if pairs else shape
     dataset = experiment.load_dataset(cfg)
-    calibration = frames_of(dataset.train, calibration_frames, seed)
-    held_out = frames_of(dataset.test, verification_frames, seed + 1)
-    reference = np.asarray(ServingModel(saved_model_dir)(held_out), np.float32)
-    report = {"frames": len(held_out), "psnr_bar_db": psnr_bar_db}
+    calibration = samples_of(dataset.train, calibration_frames, seed, pairs)
+    held_out = samples_of(dataset.test, verification_frames, seed + 1, pairs)
+    reference = _float_reference(saved_model_dir, held_out)
+    report = {"frames": len(reference), "psnr_bar_db": psnr_bar_db}
     with tempfile.TemporaryDirectory() as tmp:
-        fixed = fd_source.fixed_batch(saved_model_dir, shape, os.path.join(tmp, "frame"))
+        device = fd_source.frame_pair if pairs else fd_source.fixed_batch
+        fixed = device(saved_model_dir, shape, os.path.join(tmp, "frame"))
         models = {kind: convert.convert(fixed, kind, calibration) for kind in convert.KINDS}
-        post_training = fidelity(reference, TFLiteFrameFilter.from_bytes(models["int8"])(held_out))
+        post_training = fidelity(reference, TFLiteFrameFilter.from_bytes(models["int8"]).run(held_out))
         report["int8_post_training"] = post_training
         report["int8_method"] = "post_training"
         if qat == "always" or (qat == "auto" and post_training["psnr_db"] < psnr_bar_db):
             try:
+                if pairs:
+                    raise ExportError("quantisation-aware fine-tuning covers per-frame fDs only")
                 tuned, report["int8_quantisation_aware"] = _quantisation_aware(
-                    saved_model_dir, frames_of(dataset.train, qat_frames, seed + 2), qat_epochs, shape,
+                    saved_model_dir, samples_of(dataset.train, qat_frames, seed + 2)[0], qat_epochs, shape,
                     calibration, held_out, reference, os.path.join(tmp, "qat"))
             except ExportError as error:
                 if qat == "always":
@@ -99,7 +112,7 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
                     models["int8"], report["int8_method"] = tuned, "quantisation_aware"
     int8 = model_info.interpreter(models["int8"])
     io = model_info.io_details(int8)
-    lite = {kind: TFLiteFrameFilter.from_bytes(model)(held_out) for kind, model in models.items()}
+    lite = {kind: TFLiteFrameFilter.from_bytes(model).run(held_out) for kind, model in models.items()}
     for kind, output in lite.items():
         report[f"litert_{kind}_vs_float"] = fidelity(reference, output)
     report["unsupported_ops"] = micro.unsupported_ops(models["int8"])
@@ -113,8 +126,9 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         atomic_write_text(os.path.join(out_dir, "verification.json"), json.dumps(report, indent=2))
         raise ExportError(f"not exported: TFLite Micro lacks {', '.join(report['unsupported_ops'])} "
                           f"(report: {out_dir}/verification.json)")
-    recorded = micro.recorded_arena_bytes(models["int8"], held_out[0], io)
-    arena = micro.arena_bytes(models["int8"], held_out[0], io, recorded)
+    first = [x[0] for x in held_out]
+    recorded = micro.recorded_arena_bytes(models["int8"], first, io)
+    arena = micro.arena_bytes(models["int8"], first, io, recorded)
     report["recorded_arena_bytes"] = recorded
     on_device = micro.run(models["int8"], held_out, io, arena)
     report["micro_int8_vs_float"] = fidelity(reference, on_device)
@@ -129,7 +143,7 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
 
 
 def _quantisation_aware(saved_model_dir: str, frames: np.ndarray, epochs: int, shape: tuple,
-                        calibration: np.ndarray, held_out: np.ndarray, reference: np.ndarray,
+                        calibration: list[np.ndarray], held_out: list[np.ndarray], reference: np.ndarray,
                         work_dir: str) -> tuple[bytes, dict]:
     """int8 from tfmot fine-tuning of the fD towards its own float frames, and its fidelity."""
     from tflite_export import qat  # tfmot and tf_keras load only when needed
@@ -140,7 +154,7 @@ def _quantisation_aware(saved_model_dir: str, frames: np.ndarray, epochs: int, s
     except (qat.QATError, ValueError) as error:
         raise ExportError(f"quantisation-aware fine-tuning: {error}") from None
     model = convert.convert(qat.save_fixed_batch(student, shape, work_dir), "int8", calibration)
-    result = fidelity(reference, TFLiteFrameFilter.from_bytes(model)(held_out))
+    result = fidelity(reference, TFLiteFrameFilter.from_bytes(model).run(held_out))
     return model, {**result, "frames": len(frames), "epochs": epochs, "seconds": round(time.time() - started, 1)}
 
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from ppvr_tf.config import ExperimentConfig
 from ppvr_tf.export import saved_model
-from ppvr_tf.models import degradation
+from ppvr_tf.models import bdq, degradation
 
 
 def fixed_batch(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
@@ -30,6 +30,15 @@ def fixed_batch(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir
 
     module = Frame()
     tf.saved_model.save(module, out_dir, signatures={"serving_default": module.serve})
+    return out_dir
+
+
+def frame_pair(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
+    """An fD over clips (BDQ) as the camera runs it: ``serve(frame, previous_frame)``, each
+    (1, H, W, 3), with the SavedModel's weights; saved to ``out_dir``, returned."""
+    device = bdq.on_device(keras_model(saved_model_dir), frame_shape)
+    spec = [tf.TensorSpec((1, *frame_shape), tf.float32, name=name) for name in ("frame", "previous_frame")]
+    device.export(out_dir, format="tf_saved_model", verbose=False, input_signature=[spec])
     return out_dir
 
 

@@ -63,10 +63,16 @@ def unsupported_ops(model: bytes) -> list[str]:
     return []
 
 
-def recorded_arena_bytes(model: bytes, frame: np.ndarray, io: dict) -> int:
+def _set_inputs(interp, sample: list[np.ndarray], io: dict) -> None:
+    """One sample: a float array (H, W, 3) per model input."""
+    for value, detail in zip(sample, io["inputs"]):
+        interp.set_input(model_info.quantize(value[None], detail), detail["position"])
+
+
+def recorded_arena_bytes(model: bytes, sample: list[np.ndarray], io: dict) -> int:
     """The arena TFLite Micro's recording allocator reports after one invocation."""
     interp = load(model)
-    interp.set_input(model_info.quantize(frame[None], io["input"]), 0)
+    _set_inputs(interp, sample, io)
     interp.invoke()
     log: list[str] = []
     with _captured_stderr(log):
@@ -77,41 +83,42 @@ def recorded_arena_bytes(model: bytes, frame: np.ndarray, io: dict) -> int:
     return int(match.group(1))
 
 
-def _runs_with(model: bytes, frame: np.ndarray, io: dict, arena_size: int) -> bool:
+def _runs_with(model: bytes, sample: list[np.ndarray], io: dict, arena_size: int) -> bool:
     try:
-        run(model, frame[None], io, arena_size)
+        run(model, [value[None] for value in sample], io, arena_size)
     except MicroError:
         return False
     return True
 
 
-def arena_bytes(model: bytes, frame: np.ndarray, io: dict, recorded: int, alignment: int = 16) -> int:
+def arena_bytes(model: bytes, sample: list[np.ndarray], io: dict, recorded: int, alignment: int = 16) -> int:
     """The smallest arena (to ``alignment`` bytes) with which the model loads and runs.
 
     The recording allocator's total (``recorded``) leaves out the scratch memory
     planning needs, so the search starts there and grows until an invocation succeeds."""
     low = recorded
-    if _runs_with(model, frame, io, low):
+    if _runs_with(model, sample, io, low):
         return low
     step = alignment
-    while not _runs_with(model, frame, io, low + step):
+    while not _runs_with(model, sample, io, low + step):
         step *= 2
     high, low = low + step, low + step // 2
     while high - low > alignment:
         middle = (low + high) // 2 // alignment * alignment
-        if _runs_with(model, frame, io, middle):
+        if _runs_with(model, sample, io, middle):
             high = middle
         else:
             low = middle
     return high
 
 
-def run(model: bytes, frames: np.ndarray, io: dict, arena_size: int) -> np.ndarray:
-    """fD of float frames through TFLite Micro with exactly ``arena_size`` bytes of arena."""
+def run(model: bytes, inputs: list[np.ndarray], io: dict, arena_size: int) -> np.ndarray:
+    """fD through TFLite Micro with exactly ``arena_size`` bytes of arena; ``inputs`` holds
+    one float array (N, H, W, 3) per model input."""
     interp = load(model, arena_size)
     out = []
-    for frame in model_info.quantize(frames, io["input"]):
-        interp.set_input(frame[None], 0)
+    for sample in zip(*inputs):
+        _set_inputs(interp, list(sample), io)
         interp.invoke()
         out.append(interp.get_output(0)[0])
     return model_info.dequantize(np.stack(out), io["output"])

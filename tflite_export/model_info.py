@@ -47,13 +47,26 @@ def macs_per_frame(interp: Interpreter) -> int:
 
 
 def io_details(interp: Interpreter) -> dict:
-    """Shape, dtype, scale and zero point of the input and the output."""
+    """Shape, dtype, scale and zero point of the input (every input, for an fD that also
+    takes the previous frame) and of the output."""
     def describe(detail):
         scale, zero_point = detail["quantization"]
         return {"shape": [int(d) for d in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name,
                 "scale": float(scale), "zero_point": int(zero_point)}
-    return {"input": describe(interp.get_input_details()[0]),
-            "output": describe(interp.get_output_details()[0])}
+    details = interp.get_input_details()
+    inputs = [{**describe(details[p]), "position": p} for p in input_order(interp)]
+    return {"input": inputs[0], "inputs": inputs, "output": describe(interp.get_output_details()[0])}
+
+
+def input_order(interp: Interpreter) -> list[int]:
+    """Positions of the model's inputs in its signature's order (``frame``, then
+    ``previous_frame``): the converter may store them the other way round."""
+    details = interp.get_input_details()
+    names = interp.get_signature_list().get("serving_default", {}).get("inputs", [])
+    if len(details) == 1 or len(names) != len(details):
+        return list(range(len(details)))
+    stored = [d["name"].removeprefix("serving_default_").split(":")[0] for d in details]
+    return [stored.index(name) for name in names]
 
 
 def quantize(frames: np.ndarray, io: dict) -> np.ndarray:
