@@ -173,16 +173,16 @@ def budget_task_name(cfg: ExperimentConfig) -> str:
 def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, target_model) -> dict:
     """results.json's evaluation part: the fD (with ``target_model``, or a fresh fT when it
     is None) beside the raw reference (identity fD, fresh fT; None if not evaluated)."""
-    factory = target_factory(cfg)
+    factory, run_kind = target_factory(cfg), kind(cfg)
     raw = None
-    if cfg.eval.evaluate_raw and kind(cfg) != "raw":
+    if cfg.eval.evaluate_raw and run_kind != "raw":
         raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
                                 target_factory=factory, seed=cfg.seed, label="raw")
     learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model,
                                 target_factory=factory, seed=cfg.seed, label="degraded")
-    raw = learned if kind(cfg) == "raw" else raw
-    return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": kind(cfg),
-            "degradation": describe(cfg), "method": cfg.schedule.method if kind(cfg) == "learned" else None,
+    raw = learned if run_kind == "raw" else raw
+    return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": run_kind,
+            "degradation": describe(cfg), "method": cfg.schedule.method if run_kind == "learned" else None,
             "budget_task": budget_task_name(cfg), "budget_labels": list(dataset.budget_task.names),
             "budget_metric": dataset.budget_task.metric,
             "chance": chance_levels(dataset), "raw": raw and raw.to_json(), "degraded": learned.to_json()}

@@ -93,14 +93,15 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         device = fd_source.frame_pair if pairs else fd_source.fixed_batch
         fixed = device(saved_model_dir, shape, os.path.join(tmp, "frame"))
         models = {kind: convert.convert(fixed, kind, calibration) for kind in convert.KINDS}
-        post_training = fidelity(reference, TFLiteFrameFilter.from_bytes(models["int8"]).run(held_out))
+        int8_output = TFLiteFrameFilter.from_bytes(models["int8"]).run(held_out)
+        post_training = fidelity(reference, int8_output)
         report["int8_post_training"] = post_training
         report["int8_method"] = "post_training"
         if qat == "always" or (qat == "auto" and post_training["psnr_db"] < psnr_bar_db):
             try:
                 if pairs:
                     raise ExportError("quantisation-aware fine-tuning covers per-frame fDs only")
-                tuned, report["int8_quantisation_aware"] = _quantisation_aware(
+                tuned, tuned_output, report["int8_quantisation_aware"] = _quantisation_aware(
                     saved_model_dir, samples_of(dataset.train, qat_frames, seed + 2)[0], qat_epochs, shape,
                     calibration, held_out, reference, os.path.join(tmp, "qat"))
             except ExportError as error:
@@ -109,10 +110,11 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
                 report["int8_quantisation_aware"] = {"error": str(error)}
             else:
                 if report["int8_quantisation_aware"]["psnr_db"] > post_training["psnr_db"]:
-                    models["int8"], report["int8_method"] = tuned, "quantisation_aware"
+                    models["int8"], int8_output, report["int8_method"] = tuned, tuned_output, "quantisation_aware"
     int8 = model_info.interpreter(models["int8"])
     io = model_info.io_details(int8)
-    lite = {kind: TFLiteFrameFilter.from_bytes(model).run(held_out) for kind, model in models.items()}
+    lite = {kind: int8_output if kind == "int8" else TFLiteFrameFilter.from_bytes(model).run(held_out)
+            for kind, model in models.items()}
     for kind, output in lite.items():
         report[f"litert_{kind}_vs_float"] = fidelity(reference, output)
     report["unsupported_ops"] = micro.unsupported_ops(models["int8"])
@@ -144,8 +146,9 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
 
 def _quantisation_aware(saved_model_dir: str, frames: np.ndarray, epochs: int, shape: tuple,
                         calibration: list[np.ndarray], held_out: list[np.ndarray], reference: np.ndarray,
-                        work_dir: str) -> tuple[bytes, dict]:
-    """int8 from tfmot fine-tuning of the fD towards its own float frames, and its fidelity."""
+                        work_dir: str) -> tuple[bytes, np.ndarray, dict]:
+    """int8 from tfmot fine-tuning of the fD towards its own float frames, its output on
+    ``held_out`` and its fidelity."""
     from tflite_export import qat  # tfmot and tf_keras load only when needed
 
     started = time.time()
@@ -154,8 +157,8 @@ def _quantisation_aware(saved_model_dir: str, frames: np.ndarray, epochs: int, s
     except (qat.QATError, ValueError) as error:
         raise ExportError(f"quantisation-aware fine-tuning: {error}") from None
     model = convert.convert(qat.save_fixed_batch(student, shape, work_dir), "int8", calibration)
-    result = fidelity(reference, TFLiteFrameFilter.from_bytes(model).run(held_out))
-    return model, {**result, "frames": len(frames), "epochs": epochs, "seconds": round(time.time() - started, 1)}
+    output = TFLiteFrameFilter.from_bytes(model).run(held_out)
+    return model, output, {**fidelity(reference, output), "frames": len(frames), "epochs": epochs, "seconds": round(time.time() - started, 1)}
 
 
 def _write(out_dir: str, models: dict, metadata: dict, report: dict) -> None:

@@ -52,8 +52,8 @@ flags.DEFINE_float("identity_action_correlation", 0.0, "Synthetic: P(identity ti
 flags.DEFINE_integer("data_seed", 0, "Synthetic: seed of the rendered clips.")
 # Models
 flags.DEFINE_string("degradation", "transformer",
-                    "fD: transformer (the paper's), mcu (for microcontrollers), identity (raw), or a "
-                    "fixed baseline: downsample, blur, crop_face, crop_whole, motion.")
+                    "fD: transformer (the paper's), mcu (for microcontrollers), bdq (the peer), identity "
+                    "(raw), or a fixed baseline: downsample, blur, crop_face, crop_whole, motion.")
 flags.DEFINE_integer("downsample_rate", 4, "Baseline downsample: the rate r (the paper's 1 to 56).")
 flags.DEFINE_bool("downsample_keep_size", True,
                   "Baseline downsample: upsample back to the frame size (else fT sees the low resolution).")

@@ -114,6 +114,7 @@ def plot(path: str, points: list[Point], title: str) -> None:
 
 
 def write_all(workdir: str, points: list[Point], title: str) -> dict[str, str]:
+    os.makedirs(workdir, exist_ok=True)
     paths = {ext: os.path.join(workdir, f"tradeoff.{ext}") for ext in ("png", "md", "csv")}
     plot(paths["png"], points, title)
     write_markdown(paths["md"], points, title)
