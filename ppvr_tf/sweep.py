@@ -5,6 +5,10 @@ overrides). Flags given to the sweep itself (``--flagfile=flags/smoke.flags``, s
 last, so they apply to every run. Each run is a ppvr-train process with its own workdir
 ``W/NAME`` and log ``W/NAME.log``: a run that finished (its ``results.json`` exists) is
 not run again, and one that was interrupted resumes from its checkpoint.
+
+``jobs`` runs go at once, each capped to its share of the cores: the synthetic runs'
+small convolutions use one core far better than two, so two one-core runs finish sooner
+than the same runs one after the other on two cores.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import shlex
 import subprocess
 import sys
 import time
+from concurrent import futures
 
 from absl import logging
 
@@ -55,7 +60,7 @@ def parse_runs(specs: list[str]) -> list[Run]:
     return runs
 
 
-def _train(run: Run, workdir: str, common: list[str]) -> tuple[int, float]:
+def _train(run: Run, workdir: str, common: list[str], threads: int) -> tuple[int, float]:
     log_path = os.path.join(workdir, f"{run.name}.log")
     command = [sys.executable, "-m", "ppvr_tf.cli.train", *run.flags, *common,
                f"--workdir={os.path.join(workdir, run.name)}"]
@@ -63,36 +68,62 @@ def _train(run: Run, workdir: str, common: list[str]) -> tuple[int, float]:
     with open(log_path, "a") as log:
         log.write(f"$ {shlex.join(command)}\n")
         log.flush()
-        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
+        code = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT, env=thread_limits(threads))
     return code, time.time() - started
+
+
+def _start(tag: str, run: Run, workdir: str, common: list[str], threads: int) -> tuple[int, float]:
+    logging.info("%s %s: running (log: %s/%s.log)", tag, run.name, workdir, run.name)
+    return _train(run, workdir, common, threads)
+
+
+def thread_limits(threads: int) -> dict[str, str]:
+    """The environment of a run capped to ``threads`` cores (0: no cap): TensorFlow's op
+    thread pools, oneDNN's OpenMP and OpenCV's detectors each read their own variable."""
+    env = dict(os.environ)
+    if threads > 0:
+        for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                     "OPENCV_FOR_THREADS_NUM"):
+            env[name] = str(threads)
+    return env
 
 
 def results_path(workdir: str, run: Run) -> str:
     return os.path.join(workdir, run.name, "results.json")
 
 
-def run_all(runs: list[Run], workdir: str, common: list[str]) -> list[tradeoff.Point]:
-    """Runs what is not finished, then returns every finished run's point."""
+def run_all(runs: list[Run], workdir: str, common: list[str], jobs: int = 1) -> list[tradeoff.Point]:
+    """Runs what is not finished, ``jobs`` at a time, then returns every finished run's point."""
     os.makedirs(workdir, exist_ok=True)
-    failed = []
+    total = len(runs)
+    pending = []
     for index, run in enumerate(runs, 1):
         if os.path.exists(results_path(workdir, run)):
-            logging.info("[%d/%d] %s: finished earlier", index, len(runs), run.name)
-            continue
-        logging.info("[%d/%d] %s: running (log: %s/%s.log)", index, len(runs), run.name, workdir, run.name)
-        code, seconds = _train(run, workdir, common)
-        if code != 0:
-            failed.append(run.name)
-            logging.error("[%d/%d] %s: failed after %.0f s (exit %d)", index, len(runs), run.name, seconds, code)
-            continue
-        p = load_point(workdir, run)
-        logging.info("[%d/%d] %s: %.0f s, A_T %.3f, A_B^N %.3f", index, len(runs), run.name, seconds,
-                     p.target_accuracy, p.budget_score)
+            logging.info("[%d/%d] %s: finished earlier", index, total, run.name)
+        else:
+            pending.append((index, run))
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else 0
+    failed = []
+    with futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        started = {}
+        for index, run in pending:
+            started[pool.submit(_start, f"[{index}/{total}]", run, workdir, common, threads)] = (index, run)
+        for future in futures.as_completed(started):
+            index, run = started[future]
+            code, seconds = future.result()
+            if code != 0:
+                failed.append(run.name)
+                logging.error("[%d/%d] %s: failed after %.0f s (exit %d)", index, total, run.name, seconds, code)
+                continue
+            p = load_point(workdir, run)
+            logging.info("[%d/%d] %s: %.0f s, A_T %.3f, A_B^N %.3f", index, total, run.name, seconds,
+                         p.target_accuracy, p.budget_score)
     points = [load_point(workdir, run) for run in runs if os.path.exists(results_path(workdir, run))]
     if points:
         tradeoff.write_all(workdir, points, title=f"{len(points)} runs: privacy against utility")
     if failed:
-        raise SweepError(f"runs failed: {', '.join(failed)} (logs: {workdir}/NAME.log); "
+        names = [run.name for run in runs if run.name in failed]
+        raise SweepError(f"runs failed: {', '.join(names)} (logs: {workdir}/NAME.log); "
                          "re-run the same command to retry them")
     return points
 

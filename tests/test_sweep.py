@@ -67,7 +67,7 @@ def test_finished_runs_are_not_run_again(tmp_path, monkeypatch):
     runs = sweep.parse_runs(["raw: --degradation=identity", "down: --degradation=downsample"])
     calls = []
 
-    def fake_train(run, workdir, common):  # stands in for the ppvr-train process
+    def fake_train(run, workdir, common, threads):  # stands in for the ppvr-train process
         calls.append(run.name)
         if run.name == "down" and calls.count("down") == 1:
             return 1, 0.0  # the first attempt dies
@@ -83,6 +83,38 @@ def test_finished_runs_are_not_run_again(tmp_path, monkeypatch):
     assert os.path.exists(tmp_path / "tradeoff.csv")  # what finished is tabled already
     points = sweep.run_all(runs, str(tmp_path), [])
     assert calls == ["raw", "down", "down"] and [p.name for p in points] == ["raw", "down"]
+
+
+def test_jobs_run_at_once_each_capped_to_its_share_of_the_cores(tmp_path, monkeypatch):
+    """--jobs=2: two runs overlap, each told to use half the cores; the table keeps the
+    sweep's order whatever order the runs finish in."""
+    import threading
+    import time
+
+    runs = sweep.parse_runs(["slow: --x=1", "fast: --x=2", "last: --x=3"])
+    running, overlap, caps, lock = [], [], [], threading.Lock()
+
+    def fake_train(run, workdir, common, threads):
+        with lock:
+            running.append(run.name)
+            overlap.append(len(running))
+            caps.append(threads)
+        time.sleep(0.6 if run.name == "slow" else 0.2)
+        os.makedirs(os.path.join(workdir, run.name), exist_ok=True)
+        with open(sweep.results_path(workdir, run), "w") as f:
+            json.dump(_results("baseline", 0.9, 0.5), f)
+        with lock:
+            running.remove(run.name)
+        return 0, 0.0
+
+    monkeypatch.setattr(sweep, "_train", fake_train)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    points = sweep.run_all(runs, str(tmp_path), [], jobs=2)
+    assert max(overlap) == 2 and caps == [4, 4, 4]
+    assert [p.name for p in points] == ["slow", "fast", "last"]
+    env = sweep.thread_limits(3)
+    assert env["TF_NUM_INTRAOP_THREADS"] == env["OMP_NUM_THREADS"] == env["OPENCV_FOR_THREADS_NUM"] == "3"
+    assert sweep.thread_limits(0) == dict(os.environ)
 
 
 def test_ppvr_sweep_runs_baselines_end_to_end_and_resumes(tmp_path):

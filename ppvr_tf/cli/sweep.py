@@ -16,6 +16,8 @@ from ppvr_tf.cli.runtime import quiet_tensorflow
 quiet_tensorflow()
 
 flags.DEFINE_multi_string("run", [], "One run of the sweep: 'NAME: --flagfile=... --flag=value ...'.")
+flags.DEFINE_integer("jobs", 1, "Runs at once, each on its share of the cores (2 on a 2-core machine "
+                     "finishes the synthetic sweep sooner than 1).", lower_bound=1)
 F = ppvr_flags.F
 _PER_RUN = ("workdir",)  # set by the sweep for each run
 
@@ -35,7 +37,8 @@ def main(argv: list[str]) -> None:
     from ppvr_tf import sweep
     try:
         # the raw video is judged once, as its own run, not beside every run
-        points = sweep.run_all(sweep.parse_runs(F.run), F.workdir, ["--noevaluate_raw", *common_flags()])
+        points = sweep.run_all(sweep.parse_runs(F.run), F.workdir, ["--noevaluate_raw", *common_flags()],
+                                F.jobs)
     except sweep.SweepError as error:
         sys.exit(f"ppvr-sweep: {error}")
     logging.info("%d runs: %s/tradeoff.png, tradeoff.md, tradeoff.csv", len(points), F.workdir)
