@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import TINY
@@ -12,7 +13,7 @@ from ppvr_tf.data import pipeline
 from ppvr_tf.evaluation.two_fold import degrade
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import bdq, degradation
-from tflite_export import export
+from tflite_export import convert, export, micro, model_info
 from tflite_export.runtime import TFLiteFrameFilter
 
 
@@ -44,7 +45,10 @@ def test_the_quantiser_thresholds_receive_gradients():
     assert np.isfinite(grad).all() and (np.abs(grad) > 0).sum() >= 3
 
 
-def test_the_camera_model_takes_frame_pairs_and_matches_the_clip_model():
+# one band; bands of 5, 5, 5 and 1 rows; 16 bands of one row, concatenated in a tree
+@pytest.mark.parametrize("band_rows", [16, 5, 1])
+def test_the_camera_model_takes_frame_pairs_and_matches_the_clip_model(band_rows, monkeypatch):
+    monkeypatch.setattr(bdq, "BAND_BYTES", band_rows * 16 * 3 * 15)
     fd = bdq.bdq(levels=15)
     thresholds = fd.trainable_variables[0]
     thresholds.assign(thresholds + np.random.default_rng(0).normal(0, 0.02, 15).astype(np.float32))
@@ -53,8 +57,26 @@ def test_the_camera_model_takes_frame_pairs_and_matches_the_clip_model():
     for t in range(1, 4):
         pair = device([clips[:, t], clips[:, t - 1]])
         np.testing.assert_allclose(np.asarray(pair), np.asarray(fd(clips))[:, t], atol=1e-5)
-    assert {type(layer).__name__ for layer in device.layers} <= {
-        "InputLayer", "GaussianBlur", "Subtract", "Reshape", "Conv2D"}
+    kinds = [type(layer).__name__ for layer in device.layers]
+    assert set(kinds) <= {"InputLayer", "GaussianBlur", "Subtract", "Reshape", "Conv2D", "Cropping2D",
+                          "Concatenate"}
+    assert kinds.count("Cropping2D") == {16: 0, 5: 4, 1: 16}[band_rows]
+
+
+def test_the_camera_model_fits_a_microcontroller_at_112x112(tmp_path):
+    """The staircase runs band by band, so TFLite Micro's arena holds one band's 15-level
+    tensor, not the frame's (565 KB): under the 256 KB of a microcontroller's SRAM."""
+    shape = (112, 112, 3)
+    device = bdq.on_device(bdq.bdq(), shape)
+    device.export(str(tmp_path / "sm"), format="tf_saved_model", verbose=False,
+                  input_signature=[[tf.TensorSpec((1, *shape), tf.float32, name=n) for n in ("frame", "previous_frame")]])
+    frames = np.random.default_rng(0).uniform(size=(2, 8, *shape)).astype(np.float32)
+    model = convert.convert(str(tmp_path / "sm"), "int8", [frames[0], frames[1]])
+    interp = model_info.interpreter(model)
+    io = model_info.io_details(interp)
+    sample = [frames[0, 0], frames[1, 0]]  # one (frame, previous frame) pair
+    arena = micro.arena_bytes(model, sample, io, micro.recorded_arena_bytes(model, sample, io))
+    assert arena < 256 * 1024
 
 
 def test_ppvr_export_exports_bdq_as_a_frame_pair_model(tmp_path):

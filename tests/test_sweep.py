@@ -119,14 +119,14 @@ def test_jobs_run_at_once_each_capped_to_its_share_of_the_cores(tmp_path, monkey
 
 def test_ppvr_sweep_runs_baselines_end_to_end_and_resumes(tmp_path):
     """The raw video, downsampling fed at low resolution, the motion encoding (whole
-    clips) and face cropping through ppvr-sweep with the smoke flags; a second call runs
-    nothing and rewrites the same table."""
+    clips) and face cropping through ppvr-sweep with the smoke flags, two processes at a
+    time; a second call runs nothing and rewrites the same table."""
     runs = ["raw: --degradation=identity", "down_2_low: --degradation=downsample --downsample_rate=2 "
             "--nodownsample_keep_size", "motion: --degradation=motion", "crop_face: --degradation=crop_face"]
     flagfile = tmp_path / "sweep.flags"
     flagfile.write_text("".join(f"--run={run}\n" for run in runs))
     command = [sys.executable, "-m", "ppvr_tf.cli.sweep", f"--flagfile={flagfile}",
-               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={tmp_path}/w"]
+               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={tmp_path}/w", "--jobs=2"]
     first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert first.returncode == 0, first.stderr[-3000:]
     with open(tmp_path / "w" / "tradeoff.csv") as f:

@@ -45,26 +45,47 @@ def bdq(levels: int = 15, sigma: float = 3.0, radius: int = 2, name: str = "fd_b
     return keras.Model(clips, LearnedQuantiser(levels)(x), name=name)
 
 
+# Bytes of one band's staircase tensor (int8: one byte per pixel, colour and level): the
+# arena holds one band's at a time, not the whole frame's (565 KB at 112x112x3x15).
+BAND_BYTES = 32 * 1024
+CONCAT_INPUTS = 10  # the most TFLite Micro's CONCATENATION takes
+
+
 def on_device(fd: keras.Model, frame_shape: tuple[int, int, int]) -> keras.Model:
     """The camera's BDQ at a fixed frame size: (current frame, previous frame) -> frame,
     with ``fd``'s thresholds.
 
     The staircase is written as ops an int8 microcontroller has: each pixel value becomes
     one channel, a 1x1 conv maps it to ``levels`` channels of hardness * (d - b_i),
-    LOGISTIC, and a 1x1 conv with weights 1/levels takes the mean."""
+    LOGISTIC, and a 1x1 conv with weights 1/levels takes the mean. It runs on bands of
+    rows, one after the other, so its ``levels``-wide tensor is one band's, not the frame's."""
     blur = next(layer for layer in fd.layers if isinstance(layer, GaussianBlur))
     quantiser = next(layer for layer in fd.layers if isinstance(layer, LearnedQuantiser))
+    height, width, colours = frame_shape
     current = keras.Input(frame_shape, name="frame")
     previous = keras.Input(frame_shape, name="previous_frame")
     same_blur = GaussianBlur(blur.sigma, blur.radius)
     d = layers.Subtract()([same_blur(current), same_blur(previous)])
-    pixels = layers.Reshape((int(np.prod(frame_shape)), 1, 1))(d)  # one value per pixel and colour
-    steps = layers.Conv2D(quantiser.levels, 1, activation="sigmoid", name="staircase")(pixels)
-    mean = layers.Conv2D(1, 1, use_bias=False, name="mean")(steps)
-    out = layers.Reshape(frame_shape)(mean)
-    model = keras.Model([current, previous], out, name=f"{fd.name}_on_device")
+    staircase = layers.Conv2D(quantiser.levels, 1, activation="sigmoid", name="staircase")
+    mean = layers.Conv2D(1, 1, use_bias=False, name="mean")
+    rows = max(1, BAND_BYTES // (width * colours * quantiser.levels))
+    bands = []
+    for top in range(0, height, rows):
+        band = min(rows, height - top)
+        x = layers.Cropping2D(((top, height - top - band), (0, 0)))(d) if band < height else d
+        pixels = layers.Reshape((band * width * colours, 1, 1))(x)  # one value per pixel and colour
+        bands.append(layers.Reshape((band, width, colours))(mean(staircase(pixels))))
+    model = keras.Model([current, previous], _stack_rows(bands), name=f"{fd.name}_on_device")
     thresholds = np.asarray(quantiser.thresholds, np.float32)
-    model.get_layer("staircase").set_weights([np.full((1, 1, 1, quantiser.levels), quantiser.hardness, np.float32),
-                                              -quantiser.hardness * thresholds])
-    model.get_layer("mean").set_weights([np.full((1, 1, quantiser.levels, 1), 1.0 / quantiser.levels, np.float32)])
+    staircase.set_weights([np.full((1, 1, 1, quantiser.levels), quantiser.hardness, np.float32),
+                           -quantiser.hardness * thresholds])
+    mean.set_weights([np.full((1, 1, quantiser.levels, 1), 1.0 / quantiser.levels, np.float32)])
     return model
+
+
+def _stack_rows(bands: list) -> keras.KerasTensor:
+    """Concatenates row bands, at most ``CONCAT_INPUTS`` per op (a tree for more)."""
+    while len(bands) > 1:
+        groups = [bands[i:i + CONCAT_INPUTS] for i in range(0, len(bands), CONCAT_INPUTS)]
+        bands = [layers.Concatenate(axis=1)(group) if len(group) > 1 else group[0] for group in groups]
+    return bands[0]

@@ -1,0 +1,263 @@
+"""What training costs on this machine, against what the machine can do.
+
+    python tools/benchmark.py --out=benchmark.json
+    python tools/benchmark.py --sections=ceiling,step --shapes=synthetic --modes=function --out=quick.json
+
+Sections (``--sections``):
+  ceiling    fp32 and bf16 matmul GFLOP/s through TensorFlow: the machine's measured peak.
+  step       one fD update of grl, entropy and kbeam for each M in ``--budget_counts``, and
+             the plain fT step on raw clips, at each shape in ``--shapes`` (``synthetic``:
+             the synthetic default; ``paper``: 16x112x112 clips, C3D, MobileNet budget
+             models, the paper's fD), run eagerly, as a tf.function and under XLA. FLOPs
+             per step are counted from the traced step (``ppvr_tf.perf.flops``).
+  eval       the two-fold evaluation's wall time (fresh fT, N attackers) on the synthetic default.
+  inference  fD per 112x112 frame: Keras float, LiteRT float32 and int8, one thread.
+
+Prints one table and writes every row as JSON (``--out``), with the headline numbers
+``ceiling_gflops_fp32``, ``adversarial_over_plain`` (entropy M=1 over the plain fT step,
+tf.function, at the largest shape measured) and ``fraction_of_ceiling_paper_shape``.
+A benchmark, not a test: it takes minutes at the synthetic shape, longer at the paper's.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Callable
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags, logging  # noqa: E402
+
+from ppvr_tf.cli.runtime import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ppvr_tf import experiment  # noqa: E402
+from ppvr_tf.cli import flags as ppvr_flags  # noqa: E402
+from ppvr_tf.data.pipeline import load_synthetic, training_stream  # noqa: E402
+from ppvr_tf.io_utils import atomic_write_text  # noqa: E402
+from ppvr_tf.perf import flops  # noqa: E402
+from ppvr_tf.training import schedule as sched  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTIONS = ("ceiling", "step", "eval", "inference")
+# shape -> (the experiment flagfile it comes from, overrides for a benchmark of it)
+SHAPES = {
+    "synthetic": ("flags/synthetic/entropy.flags", []),
+    "paper": ("flags/sbu/entropy_m1.flags", ["--dataset=synthetic", "--budget_task=identity"]),
+}
+# the phase whose update rule moves fD, by method
+FD_PHASE = {"grl": sched.ADVERSARIAL, "entropy": sched.ADVERSARIAL, "kbeam": sched.KBEAM_ASCENT}
+
+flags.DEFINE_string("out", "", "Write the results as JSON to this file.")
+flags.DEFINE_list("sections", list(SECTIONS), f"Which of {', '.join(SECTIONS)} to run.")
+flags.DEFINE_list("shapes", list(SHAPES), f"Step shapes: {', '.join(SHAPES)}.")
+flags.DEFINE_list("methods", list(FD_PHASE), "Update rules to time.")
+flags.DEFINE_list("budget_counts", ["1", "2", "4", "8"], "Budget ensemble sizes M.")
+flags.DEFINE_list("modes", ["eager", "function", "xla"], "How the step runs.")
+flags.DEFINE_integer("steps", 5, "Timed calls per measurement (after one warm-up call).")
+flags.DEFINE_integer("paper_batch", 8, "Clips per step at the paper's shape.")
+F = flags.FLAGS
+
+
+def timed(fn: Callable, *args, steps: int) -> float:
+    """Seconds per call, after a first call that traces and compiles."""
+    tf.nest.map_structure(np.asarray, fn(*args))
+    started = time.perf_counter()
+    for _ in range(steps):
+        result = fn(*args)
+    tf.nest.map_structure(np.asarray, result)  # wait for the last call's values
+    return (time.perf_counter() - started) / steps
+
+
+# -- ceilings ---------------------------------------------------------------------------
+def ceilings(steps: int) -> dict:
+    """Matmul GFLOP/s at sizes large enough to saturate every core; the best size counts."""
+    result = {}
+    for dtype in ("float32", "bfloat16"):
+        best = 0.0
+        for n in (1024, 2048, 4096):
+            a = tf.random.uniform((n, n), dtype=tf.float32)
+            a = tf.cast(a, dtype)
+            matmul = tf.function(lambda x: tf.matmul(x, x))
+            seconds = timed(matmul, a, steps=steps)
+            best = max(best, 2 * n ** 3 / seconds / 1e9)
+        result[dtype] = round(best, 1)
+    return result
+
+
+# -- training steps ---------------------------------------------------------------------
+def shape_config(shape: str, method: str, budgets: int):
+    flagfile, overrides = SHAPES[shape]
+    batch = F.paper_batch if shape == "paper" else None
+    extra = [f"--method={method}", f"--num_budget_models={budgets}", *overrides]
+    if batch:
+        extra += [f"--batch_size={batch}", *(f"--{s}_clips={batch}" for s in ("train", "val", "test"))]
+    ppvr_flags.F.unparse_flags()
+    try:
+        ppvr_flags.F(["benchmark", f"--flagfile={os.path.join(ROOT, flagfile)}", *extra, "--workdir=/unused"])
+        return ppvr_flags.experiment_config()
+    finally:
+        ppvr_flags.F.unparse_flags()
+
+
+def step_batch(cfg) -> tuple:
+    """A trainer and one batch of its training stream."""
+    dataset = load_synthetic(cfg.data, cfg.budget_task)
+    trainer = experiment.build_trainer(cfg, dataset, sched.Schedule(cfg.schedule))
+    batch = next(iter(training_stream(dataset, cfg.optim.batch_size)))
+    return trainer, batch
+
+
+def plain_step(trainer) -> Callable:
+    """fT on raw clips: the reference cost of training the action model alone."""
+    target, optimizer = trainer.target, trainer.t_optimizer
+
+    def step(data):
+        with tf.GradientTape() as tape:
+            logits = target(data["clips"], training=True)
+            loss = keras.losses.sparse_categorical_crossentropy(data["actions"], logits, from_logits=True)
+            loss = tf.reduce_mean(loss)
+        optimizer.apply(tape.gradient(loss, target.trainable_variables), target.trainable_variables)
+        return loss
+    return step
+
+
+def compiled(step: Callable, mode: str) -> Callable:
+    return step if mode == "eager" else tf.function(step, jit_compile=mode == "xla")
+
+
+def step_rows(shape: str, ceiling: float) -> list[dict]:
+    rows = []
+    for method in F.methods:
+        for budgets in map(int, F.budget_counts):
+            cfg = shape_config(shape, method, budgets)
+            trainer, batch = step_batch(cfg)
+            steps = {f"{method} M={budgets}": lambda data, p=FD_PHASE[method]: trainer._update(p, data)}
+            if method == F.methods[0] and budgets == int(F.budget_counts[0]):
+                steps = {"plain fT": plain_step(trainer), **steps}
+            for name, step in steps.items():
+                count = flops.step_flops(step, batch)
+                for mode in F.modes:
+                    rows.append(_measure(shape, name, method, budgets, mode, compiled(step, mode), batch,
+                                         count, cfg.optim.batch_size, ceiling))
+            keras.backend.clear_session()
+    return rows
+
+
+def _measure(shape, name, method, budgets, mode, step, batch, count, clips, ceiling) -> dict:
+    logging.info("%s %s %s ...", shape, name, mode)
+    try:
+        seconds = timed(step, batch, steps=F.steps)
+    except Exception as error:  # XLA may refuse an op; the row says so instead of the benchmark dying
+        return {"shape": shape, "step": name, "mode": mode, "error": f"{type(error).__name__}: {error}"[:300]}
+    achieved = count / seconds / 1e9
+    return {"shape": shape, "step": name, "method": None if name == "plain fT" else method,
+            "budget_models": None if name == "plain fT" else budgets, "mode": mode,
+            "batch": clips, "seconds_per_step": round(seconds, 4), "clips_per_second": round(clips / seconds, 2),
+            "gflop_per_step": round(count / 1e9, 3), "gflops": round(achieved, 2),
+            "fraction_of_ceiling": round(achieved / ceiling, 4) if ceiling else None}
+
+
+# -- evaluation and inference -----------------------------------------------------------
+def evaluation_time() -> dict:
+    from ppvr_tf.evaluation import two_fold
+    from ppvr_tf.models import degradation
+
+    cfg = shape_config("synthetic", "entropy", 1)
+    dataset = load_synthetic(cfg.data, cfg.budget_task)
+    started = time.perf_counter()
+    result = two_fold.evaluate(degradation.identity(), dataset, cfg.eval,
+                               target_factory=experiment.target_factory(cfg), label="benchmark")
+    return {"attackers": len(cfg.eval.attackers), "seconds": round(time.perf_counter() - started, 1),
+            "seconds_per_attacker": {a.name: a.seconds for a in result.attackers}}
+
+
+def inference_rows(side: int = 112) -> list[dict]:
+    from ppvr_tf.models import degradation
+    from tflite_export import convert, model_info
+
+    frames = np.random.default_rng(0).uniform(size=(32, side, side, 3)).astype(np.float32)
+    rows = []
+    for name, fd in (("paper fD (transformer)", degradation.transformer_net()), ("mcu fD", degradation.mcu_net())):
+        serve = tf.function(lambda x, m=fd: m(x), input_signature=[tf.TensorSpec((1, side, side, 3))])
+        rows.append({"fd": name, "runtime": "Keras float32", "ms_per_frame": round(1000 * timed(serve, frames[:1], steps=F.steps), 2)})
+        with tempfile.TemporaryDirectory() as folder:
+            module = tf.Module()
+            module.fd, module.serve = fd, serve
+            tf.saved_model.save(module, folder, signatures={"serving_default": serve})
+            for kind in ("float32", "int8"):
+                model = convert.convert(folder, kind, [frames])
+                interp = model_info.interpreter(model, threads=1)
+                io = model_info.io_details(interp)["input"]
+                index = interp.get_input_details()[io["position"]]["index"]
+                interp.set_tensor(index, model_info.quantize(frames[:1], io))
+                seconds = timed(lambda: interp.invoke(), steps=F.steps)
+                rows.append({"fd": name, "runtime": f"LiteRT {kind}, 1 thread", "ms_per_frame": round(1000 * seconds, 2)})
+    return rows
+
+
+# -- report -----------------------------------------------------------------------------
+def headline(results: dict) -> dict:
+    steps = [r for r in results.get("steps", []) if "error" not in r and r["mode"] == "function"]
+    shape = "paper" if any(r["shape"] == "paper" for r in steps) else "synthetic"
+
+    def seconds(name):
+        return next((r["seconds_per_step"] for r in steps if r["shape"] == shape and r["step"] == name), None)
+    plain, entropy = seconds("plain fT"), seconds("entropy M=1")
+    paper = [r["fraction_of_ceiling"] for r in steps if r["shape"] == "paper" and r["step"] == "entropy M=1"]
+    return {"ceiling_gflops_fp32": results.get("ceilings", {}).get("float32"),
+            "adversarial_over_plain": round(entropy / plain, 3) if plain and entropy else None,
+            "adversarial_over_plain_shape": shape,
+            "fraction_of_ceiling_paper_shape": paper[0] if paper else None,
+            "pipeline_over_memory": results.get("pipeline", {}).get("over_memory")}
+
+
+def table(results: dict) -> str:
+    lines = [f"ceilings (GFLOP/s): {results.get('ceilings')}"]
+    for r in results.get("steps", []):
+        if "error" in r:
+            lines.append(f"{r['shape']:9s} {r['step']:14s} {r['mode']:8s} error: {r['error'][:80]}")
+        else:
+            lines.append(f"{r['shape']:9s} {r['step']:14s} {r['mode']:8s} {r['seconds_per_step']:8.3f} s "
+                         f"{r['clips_per_second']:8.1f} clips/s {r['gflop_per_step']:9.1f} GFLOP "
+                         f"{r['gflops']:7.1f} GFLOP/s ({100 * (r['fraction_of_ceiling'] or 0):4.1f} %)")
+    if "evaluation" in results:
+        lines.append(f"two-fold evaluation: {results['evaluation']}")
+    for r in results.get("inference", []):
+        lines.append(f"{r['fd']:24s} {r['runtime']:24s} {r['ms_per_frame']:8.2f} ms/frame")
+    lines.append(json.dumps(headline(results)))
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    unknown = set(F.sections) - set(SECTIONS) or set(F.shapes) - set(SHAPES)
+    if unknown:
+        raise app.UsageError(f"unknown section or shape: {', '.join(sorted(unknown))}")
+    results: dict = {"machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__}}
+    if "ceiling" in F.sections:
+        results["ceilings"] = ceilings(F.steps)
+    if "step" in F.sections:
+        ceiling = results.get("ceilings", {}).get("float32", 0.0)
+        results["steps"] = [row for shape in F.shapes for row in step_rows(shape, ceiling)]
+    if "eval" in F.sections:
+        results["evaluation"] = evaluation_time()
+    if "inference" in F.sections:
+        results["inference"] = inference_rows()
+    results.update(headline(results))
+    print(table(results))
+    if F.out:
+        atomic_write_text(F.out, json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)
