@@ -20,6 +20,7 @@ A benchmark, not a test: it takes minutes at the synthetic shape, longer at the 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -67,6 +68,24 @@ flags.DEFINE_integer("paper_batch", 8, "Clips per step at the paper's shape.")
 F = flags.FLAGS
 
 
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """This tool's flags, read once: building each configuration re-parses absl's flags."""
+    sections: tuple[str, ...]
+    shapes: tuple[str, ...]
+    methods: tuple[str, ...]
+    budget_counts: tuple[int, ...]
+    modes: tuple[str, ...]
+    steps: int
+    paper_batch: int
+    out: str
+
+    @classmethod
+    def from_flags(cls) -> "Options":
+        return cls(tuple(F.sections), tuple(F.shapes), tuple(F.methods), tuple(map(int, F.budget_counts)),
+                   tuple(F.modes), F.steps, F.paper_batch, F.out)
+
+
 def timed(fn: Callable, *args, steps: int) -> float:
     """Seconds per call, after a first call that traces and compiles."""
     tf.nest.map_structure(np.asarray, fn(*args))
@@ -94,18 +113,19 @@ def ceilings(steps: int) -> dict:
 
 
 # -- training steps ---------------------------------------------------------------------
-def shape_config(shape: str, method: str, budgets: int):
+def shape_config(shape: str, method: str, budgets: int, paper_batch: int = 8):
     flagfile, overrides = SHAPES[shape]
-    batch = F.paper_batch if shape == "paper" else None
+    batch = paper_batch if shape == "paper" else None
     extra = [f"--method={method}", f"--num_budget_models={budgets}", *overrides]
     if batch:
         extra += [f"--batch_size={batch}", *(f"--{s}_clips={batch}" for s in ("train", "val", "test"))]
-    ppvr_flags.F.unparse_flags()
+    ppvr_flags.F.unparse_flags()  # nothing of the previous configuration may carry over
     try:
-        ppvr_flags.F(["benchmark", f"--flagfile={os.path.join(ROOT, flagfile)}", *extra, "--workdir=/unused"])
+        ppvr_flags.F(["benchmark", f"--flagfile={os.path.join(ROOT, flagfile)}", *extra])
         return ppvr_flags.experiment_config()
     finally:
         ppvr_flags.F.unparse_flags()
+        ppvr_flags.F(["benchmark"])  # parsed again (at defaults), as absl's logging expects
 
 
 def step_batch(cfg) -> tuple:
@@ -134,34 +154,36 @@ def compiled(step: Callable, mode: str) -> Callable:
     return step if mode == "eager" else tf.function(step, jit_compile=mode == "xla")
 
 
-def step_rows(shape: str, ceiling: float) -> list[dict]:
+def step_rows(shape: str, ceiling: float, opts: Options) -> list[dict]:
     rows = []
-    for method in F.methods:
-        for budgets in map(int, F.budget_counts):
-            cfg = shape_config(shape, method, budgets)
+    for method in opts.methods:
+        for budgets in opts.budget_counts:
+            cfg = shape_config(shape, method, budgets, opts.paper_batch)
             trainer, batch = step_batch(cfg)
             steps = {f"{method} M={budgets}": lambda data, p=FD_PHASE[method]: trainer._update(p, data)}
-            if method == F.methods[0] and budgets == int(F.budget_counts[0]):
+            if method == opts.methods[0] and budgets == opts.budget_counts[0]:
                 steps = {"plain fT": plain_step(trainer), **steps}
             for name, step in steps.items():
                 count = flops.step_flops(step, batch)
-                for mode in F.modes:
-                    rows.append(_measure(shape, name, method, budgets, mode, compiled(step, mode), batch,
-                                         count, cfg.optim.batch_size, ceiling))
+                for mode in opts.modes:
+                    logging.info("%s %s %s ...", shape, name, mode)
+                    row = {"shape": shape, "step": name, "mode": mode,
+                           "method": None if name == "plain fT" else method,
+                           "budget_models": None if name == "plain fT" else budgets,
+                           "batch": cfg.optim.batch_size}
+                    rows.append({**row, **_measure(compiled(step, mode), batch, count, cfg.optim.batch_size,
+                                                   ceiling, opts.steps)})
             keras.backend.clear_session()
     return rows
 
 
-def _measure(shape, name, method, budgets, mode, step, batch, count, clips, ceiling) -> dict:
-    logging.info("%s %s %s ...", shape, name, mode)
+def _measure(step: Callable, batch: dict, count: int, clips: int, ceiling: float, steps: int) -> dict:
     try:
-        seconds = timed(step, batch, steps=F.steps)
+        seconds = timed(step, batch, steps=steps)
     except Exception as error:  # XLA may refuse an op; the row says so instead of the benchmark dying
-        return {"shape": shape, "step": name, "mode": mode, "error": f"{type(error).__name__}: {error}"[:300]}
+        return {"error": f"{type(error).__name__}: {error}"[:300]}
     achieved = count / seconds / 1e9
-    return {"shape": shape, "step": name, "method": None if name == "plain fT" else method,
-            "budget_models": None if name == "plain fT" else budgets, "mode": mode,
-            "batch": clips, "seconds_per_step": round(seconds, 4), "clips_per_second": round(clips / seconds, 2),
+    return {"seconds_per_step": round(seconds, 4), "clips_per_second": round(clips / seconds, 2),
             "gflop_per_step": round(count / 1e9, 3), "gflops": round(achieved, 2),
             "fraction_of_ceiling": round(achieved / ceiling, 4) if ceiling else None}
 
@@ -169,18 +191,17 @@ def _measure(shape, name, method, budgets, mode, step, batch, count, clips, ceil
 # -- evaluation and inference -----------------------------------------------------------
 def evaluation_time() -> dict:
     from ppvr_tf.evaluation import two_fold
-    from ppvr_tf.models import degradation
 
     cfg = shape_config("synthetic", "entropy", 1)
     dataset = load_synthetic(cfg.data, cfg.budget_task)
     started = time.perf_counter()
-    result = two_fold.evaluate(degradation.identity(), dataset, cfg.eval,
+    result = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval,
                                target_factory=experiment.target_factory(cfg), label="benchmark")
     return {"attackers": len(cfg.eval.attackers), "seconds": round(time.perf_counter() - started, 1),
             "seconds_per_attacker": {a.name: a.seconds for a in result.attackers}}
 
 
-def inference_rows(side: int = 112) -> list[dict]:
+def inference_rows(steps: int, side: int = 112) -> list[dict]:
     from ppvr_tf.models import degradation
     from tflite_export import convert, model_info
 
@@ -188,7 +209,7 @@ def inference_rows(side: int = 112) -> list[dict]:
     rows = []
     for name, fd in (("paper fD (transformer)", degradation.transformer_net()), ("mcu fD", degradation.mcu_net())):
         serve = tf.function(lambda x, m=fd: m(x), input_signature=[tf.TensorSpec((1, side, side, 3))])
-        rows.append({"fd": name, "runtime": "Keras float32", "ms_per_frame": round(1000 * timed(serve, frames[:1], steps=F.steps), 2)})
+        rows.append({"fd": name, "runtime": "Keras float32", "ms_per_frame": round(1000 * timed(serve, frames[:1], steps=steps), 2)})
         with tempfile.TemporaryDirectory() as folder:
             module = tf.Module()
             module.fd, module.serve = fd, serve
@@ -199,7 +220,7 @@ def inference_rows(side: int = 112) -> list[dict]:
                 io = model_info.io_details(interp)["input"]
                 index = interp.get_input_details()[io["position"]]["index"]
                 interp.set_tensor(index, model_info.quantize(frames[:1], io))
-                seconds = timed(lambda: interp.invoke(), steps=F.steps)
+                seconds = timed(lambda: interp.invoke(), steps=steps)
                 rows.append({"fd": name, "runtime": f"LiteRT {kind}, 1 thread", "ms_per_frame": round(1000 * seconds, 2)})
     return rows
 
@@ -240,23 +261,24 @@ def table(results: dict) -> str:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    unknown = set(F.sections) - set(SECTIONS) or set(F.shapes) - set(SHAPES)
+    opts = Options.from_flags()
+    unknown = (set(opts.sections) - set(SECTIONS)) | (set(opts.shapes) - set(SHAPES)) | (set(opts.methods) - set(FD_PHASE))
     if unknown:
-        raise app.UsageError(f"unknown section or shape: {', '.join(sorted(unknown))}")
+        raise app.UsageError(f"unknown section, shape or method: {', '.join(sorted(unknown))}")
     results: dict = {"machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__}}
-    if "ceiling" in F.sections:
-        results["ceilings"] = ceilings(F.steps)
-    if "step" in F.sections:
+    if "ceiling" in opts.sections:
+        results["ceilings"] = ceilings(opts.steps)
+    if "step" in opts.sections:
         ceiling = results.get("ceilings", {}).get("float32", 0.0)
-        results["steps"] = [row for shape in F.shapes for row in step_rows(shape, ceiling)]
-    if "eval" in F.sections:
+        results["steps"] = [row for shape in opts.shapes for row in step_rows(shape, ceiling, opts)]
+    if "eval" in opts.sections:
         results["evaluation"] = evaluation_time()
-    if "inference" in F.sections:
-        results["inference"] = inference_rows()
+    if "inference" in opts.sections:
+        results["inference"] = inference_rows(opts.steps)
     results.update(headline(results))
     print(table(results))
-    if F.out:
-        atomic_write_text(F.out, json.dumps(results, indent=2))
+    if opts.out:
+        atomic_write_text(opts.out, json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
