@@ -10,6 +10,8 @@ Sections (``--sections``):
              the synthetic default; ``paper``: 16x112x112 clips, C3D, MobileNet budget
              models, the paper's fD), run eagerly, as a tf.function and under XLA. FLOPs
              per step are counted from the traced step (``ppvr_tf.perf.flops``).
+  pipeline   real videos (../shared/data) decoded through the datasets' pipeline: clips/s,
+             and the paper-shape entropy step fed from them against fed from memory.
   eval       the two-fold evaluation's wall time (fresh fT, N attackers) on the synthetic default.
   inference  fD per 112x112 frame: Keras float, LiteRT float32 and int8, one thread.
 
@@ -48,7 +50,8 @@ from ppvr_tf.perf import flops  # noqa: E402
 from ppvr_tf.training import schedule as sched  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ("ceiling", "step", "eval", "inference")
+SECTIONS = ("ceiling", "step", "pipeline", "eval", "inference")
+SAMPLE_VIDEOS = ("ucf101_sample/test.avi", "opencv_samples/vtest.avi")  # real footage in ../shared/data
 # shape -> (the experiment flagfile it comes from, overrides for a benchmark of it)
 SHAPES = {
     "synthetic": ("flags/synthetic/entropy.flags", []),
@@ -113,12 +116,13 @@ def ceilings(steps: int) -> dict:
 
 
 # -- training steps ---------------------------------------------------------------------
-def shape_config(shape: str, method: str, budgets: int, paper_batch: int = 8):
+def shape_config(shape: str, method: str, budgets: int, paper_batch: int = 8, more: tuple[str, ...] = ()):
     flagfile, overrides = SHAPES[shape]
     batch = paper_batch if shape == "paper" else None
     extra = [f"--method={method}", f"--num_budget_models={budgets}", *overrides]
     if batch:
         extra += [f"--batch_size={batch}", *(f"--{s}_clips={batch}" for s in ("train", "val", "test"))]
+    extra += list(more)
     ppvr_flags.F.unparse_flags()  # nothing of the previous configuration may carry over
     try:
         ppvr_flags.F(["benchmark", f"--flagfile={os.path.join(ROOT, flagfile)}", *extra])
@@ -188,6 +192,42 @@ def _measure(step: Callable, batch: dict, count: int, clips: int, ceiling: float
             "fraction_of_ceiling": round(achieved / ceiling, 4) if ceiling else None}
 
 
+# -- input pipeline ---------------------------------------------------------------------
+def pipeline_rates(opts: Options, videos_dir: str) -> dict:
+    """Real videos through the datasets' pipeline (decoded once into the tfds cache, then
+    read as the trainer reads them): how fast clips decode, and whether the paper-shape
+    entropy step fed from them runs as fast as fed from a batch already in memory."""
+    videos = [os.path.join(videos_dir, v) for v in SAMPLE_VIDEOS]
+    missing = [v for v in videos if not os.path.isfile(v)]
+    if missing:
+        return {"error": f"sample videos not found: {', '.join(missing)}"}
+    with tempfile.TemporaryDirectory() as folder:
+        rows = ["path,split,action,person"]
+        for index in range(12):  # each video several times, so every split has both
+            name = f"video_{index:02d}.avi"
+            os.symlink(videos[index % 2], os.path.join(folder, name))
+            split = "train" if index < 8 else "val" if index < 10 else "test"
+            rows.append(f"{name},{split},{('walk', 'play')[index % 2]},{('a', 'b')[index // 2 % 2]}")
+        atomic_write_text(os.path.join(folder, "manifest.csv"), "\n".join(rows) + "\n")
+        cfg = shape_config("paper", "entropy", 1, opts.paper_batch,
+                           ("--dataset=manifest", f"--manifest={folder}/manifest.csv",
+                            f"--cache_dir={folder}/cache", "--clips_per_video=4"))
+        started = time.perf_counter()
+        dataset = experiment.load_dataset(cfg)
+        decode = time.perf_counter() - started
+        clips = len(dataset.train) + len(dataset.val) + len(dataset.test)
+        trainer = experiment.build_trainer(cfg, dataset, sched.Schedule(cfg.schedule))
+        step = tf.function(lambda data: trainer._update(sched.ADVERSARIAL, data))
+        stream = iter(training_stream(dataset, cfg.optim.batch_size))
+        in_memory = timed(step, next(stream), steps=opts.steps)
+        from_video = timed(lambda: step(next(stream)), steps=opts.steps)
+    return {"videos": list(SAMPLE_VIDEOS), "clips_decoded": clips, "decode_seconds": round(decode, 1),
+            "decoded_clips_per_second": round(clips / decode, 2), "batch": cfg.optim.batch_size,
+            "seconds_per_step_in_memory": round(in_memory, 3), "seconds_per_step_from_video": round(from_video, 3),
+            "step_clips_per_second": round(cfg.optim.batch_size / from_video, 2),
+            "over_memory": round(from_video / in_memory, 4)}
+
+
 # -- evaluation and inference -----------------------------------------------------------
 def evaluation_time() -> dict:
     from ppvr_tf.evaluation import two_fold
@@ -250,6 +290,8 @@ def table(results: dict) -> str:
             lines.append(f"{r['shape']:9s} {r['step']:14s} {r['mode']:8s} {r['seconds_per_step']:8.3f} s "
                          f"{r['clips_per_second']:8.1f} clips/s {r['gflop_per_step']:9.1f} GFLOP "
                          f"{r['gflops']:7.1f} GFLOP/s ({100 * (r['fraction_of_ceiling'] or 0):4.1f} %)")
+    if "pipeline" in results:
+        lines.append(f"input pipeline: {results['pipeline']}")
     if "evaluation" in results:
         lines.append(f"two-fold evaluation: {results['evaluation']}")
     for r in results.get("inference", []):
@@ -271,6 +313,8 @@ def main(argv: list[str]) -> None:
     if "step" in opts.sections:
         ceiling = results.get("ceilings", {}).get("float32", 0.0)
         results["steps"] = [row for shape in opts.shapes for row in step_rows(shape, ceiling, opts)]
+    if "pipeline" in opts.sections:
+        results["pipeline"] = pipeline_rates(opts, os.path.join(ROOT, "..", "shared", "data"))
     if "eval" in opts.sections:
         results["evaluation"] = evaluation_time()
     if "inference" in opts.sections:
