@@ -6,9 +6,9 @@ last, so they apply to every run. Each run is a ppvr-train process with its own 
 ``W/NAME`` and log ``W/NAME.log``: a run that finished (its ``results.json`` exists) is
 not run again, and one that was interrupted resumes from its checkpoint.
 
-``jobs`` runs go at once, each capped to its share of the cores. One synthetic run keeps
-2 cores only about 1.4 busy (the host's work between steps, ops too small to split), so
-two one-core runs side by side finish sooner than one after the other on both cores.
+``jobs`` runs go at once, each capped to its share of the cores. One synthetic run does
+not keep 2 cores busy (the host's work between steps, ops too small to split), so two
+one-core runs side by side finish sooner than one after the other on both cores.
 """
 from __future__ import annotations
 
