@@ -44,10 +44,10 @@ import tensorflow as tf  # noqa: E402
 
 from ppvr_tf import experiment  # noqa: E402
 from ppvr_tf.cli import flags as ppvr_flags  # noqa: E402
-from ppvr_tf.data.pipeline import load_synthetic, training_stream  # noqa: E402
+from ppvr_tf.data.pipeline import training_stream  # noqa: E402
 from ppvr_tf.io_utils import atomic_write_text  # noqa: E402
 from ppvr_tf.perf import flops  # noqa: E402
-from ppvr_tf.training import schedule as sched  # noqa: E402
+from ppvr_tf.training import losses, schedule as sched  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = ("ceiling", "step", "pipeline", "eval", "inference")
@@ -134,7 +134,7 @@ def shape_config(shape: str, method: str, budgets: int, paper_batch: int = 8, mo
 
 def step_batch(cfg) -> tuple:
     """A trainer and one batch of its training stream."""
-    dataset = load_synthetic(cfg.data, cfg.budget_task)
+    dataset = experiment.load_dataset(cfg)
     trainer = experiment.build_trainer(cfg, dataset, sched.Schedule(cfg.schedule))
     batch = next(iter(training_stream(dataset, cfg.optim.batch_size)))
     return trainer, batch
@@ -147,8 +147,7 @@ def plain_step(trainer) -> Callable:
     def step(data):
         with tf.GradientTape() as tape:
             logits = target(data["clips"], training=True)
-            loss = keras.losses.sparse_categorical_crossentropy(data["actions"], logits, from_logits=True)
-            loss = tf.reduce_mean(loss)
+            loss = losses.classification_loss(data["actions"], logits)  # fT's LT, as the trainer has it
         optimizer.apply(tape.gradient(loss, target.trainable_variables), target.trainable_variables)
         return loss
     return step
@@ -233,7 +232,7 @@ def evaluation_time() -> dict:
     from ppvr_tf.evaluation import two_fold
 
     cfg = shape_config("synthetic", "entropy", 1)
-    dataset = load_synthetic(cfg.data, cfg.budget_task)
+    dataset = experiment.load_dataset(cfg)
     started = time.perf_counter()
     result = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval,
                                target_factory=experiment.target_factory(cfg), label="benchmark")

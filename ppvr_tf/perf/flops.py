@@ -21,6 +21,8 @@ _CONV_BACKPROPS = {"Conv2DBackpropInput", "Conv2DBackpropFilter", "Conv3DBackpro
                    "Conv3DBackpropFilterV2"}
 _DEPTHWISE = {"DepthwiseConv2dNative", "DepthwiseConv2dNativeBackpropInput",
               "DepthwiseConv2dNativeBackpropFilter"}
+# gradient ops: the forward conv's output shape is their incoming gradient, input 2
+_GRADIENTS = _CONV_BACKPROPS | (_DEPTHWISE - {"DepthwiseConv2dNative"})
 
 
 class UnknownShapeError(ValueError):
@@ -45,8 +47,7 @@ def _kernel(op: tf.Operation) -> list[int]:
 
 def _output_side(op: tf.Operation) -> list[int]:
     """The forward conv's output shape: its output, or the incoming gradient of a backprop."""
-    return _dims(op.inputs[2] if op.type in _CONV_BACKPROPS | (_DEPTHWISE - {"DepthwiseConv2dNative"})
-                 else op.outputs[0], op)
+    return _dims(op.inputs[2] if op.type in _GRADIENTS else op.outputs[0], op)
 
 
 def op_flops(op: tf.Operation) -> int:
