@@ -10,6 +10,7 @@ from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.models import baselines, budget, degradation
+from ppvr_tf.training import distribute
 from ppvr_tf.training.schedule import METHODS, ScheduleConfig
 
 
@@ -69,7 +70,7 @@ class ExperimentConfig:
     schedule: ScheduleConfig = ScheduleConfig()
     optim: OptimConfig = OptimConfig()
     eval: EvalConfig = EvalConfig()
-    strategy: str = "default"  # or "mirrored"
+    strategy: str = "default"  # training/distribute.py: STRATEGIES
     checkpoint_every: int = 50
     seed: int = 0
 
@@ -139,8 +140,8 @@ def validate(cfg: ExperimentConfig) -> None:
                 budget.check_frame_size(name, d.height, d.width)
             except ValueError as error:
                 raise ConfigError(flag, str(error)) from None
-    if cfg.strategy not in ("default", "mirrored"):
-        raise ConfigError("strategy", f"must be 'default' or 'mirrored', got {cfg.strategy!r}")
+    if cfg.strategy not in distribute.STRATEGIES:
+        raise ConfigError("strategy", f"must be one of {', '.join(distribute.STRATEGIES)}, got {cfg.strategy!r}")
 
 
 def _one_of(flag: str, value: str, allowed: tuple[str, ...]) -> None:

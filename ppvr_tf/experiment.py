@@ -21,14 +21,14 @@ import tensorflow as tf
 from absl import logging
 
 from ppvr_tf import reporting
-from ppvr_tf.config import ExperimentConfig, validate
+from ppvr_tf.config import ConfigError, ExperimentConfig, validate
 from ppvr_tf.data import loader, pipeline
 from ppvr_tf.data.pipeline import Dataset
 from ppvr_tf.evaluation import two_fold
 from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
 from ppvr_tf.models import baselines, budget, degradation, target
-from ppvr_tf.training import callbacks, schedule as sched
+from ppvr_tf.training import callbacks, distribute, schedule as sched
 from ppvr_tf.training.trainer import AdversarialTrainer
 
 
@@ -50,10 +50,6 @@ def load_dataset(cfg: ExperimentConfig) -> Dataset:
         return pipeline.load_synthetic(cfg.data, cfg.budget_task)
     d = cfg.data
     return loader.load(cfg.dataset, cfg.source, (d.num_frames, d.height, d.width, 3))
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.get_strategy()
 
 
 def target_factory(cfg: ExperimentConfig):
@@ -79,8 +75,11 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
 
     fd = degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
     ft = target_factory(cfg)(clip_shape, dataset.num_actions)
-    trainer = AdversarialTrainer(fd, ft, [budget_factory(i) for i in range(len(names))],
-                                 dataset.budget_task, schedule, o.gamma, budget_factory)
+    budgets = [budget_factory(i) for i in range(len(names))]
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        for model in (ft, *budgets):
+            distribute.synchronize_batch_statistics(model)
+    trainer = AdversarialTrainer(fd, ft, budgets, dataset.budget_task, schedule, o.gamma, budget_factory)
     trainer.compile(d_optimizer=keras.optimizers.Adam(o.lr_degradation),
                     t_optimizer=keras.optimizers.Adam(o.lr_target),
                     b_optimizer=keras.optimizers.Adam(o.lr_budget),
@@ -97,46 +96,66 @@ def _checkpoint(trainer: AdversarialTrainer, schedule_text: tf.Variable) -> tf.t
         schedule=schedule_text)
 
 
-def _check_resumable(cfg: ExperimentConfig, workdir: Workdir) -> None:
-    """A workdir belongs to one configuration: resuming with another would mix runs."""
+def _check_resumable(cfg: ExperimentConfig, workdir: Workdir, chief: bool = True) -> None:
+    """A workdir belongs to one configuration: resuming with another would mix runs.
+    The strategy may change: any number of workers resumes the same global batch."""
     if os.path.exists(workdir.config):
         with open(workdir.config) as f:
-            previous = f.read()
-        if ExperimentConfig.from_json(previous) != cfg:
+            previous = ExperimentConfig.from_json(f.read())
+        if dataclasses.replace(previous, strategy=cfg.strategy) != cfg:
             raise ValueError(f"{workdir.config}: this workdir holds a run with a different "
                              "configuration; use a new --workdir (or delete this one)")
-    atomic_write_text(workdir.config, cfg.to_json())
+    if chief:
+        atomic_write_text(workdir.config, cfg.to_json())
 
 
 def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
           strategy: tf.distribute.Strategy | None = None, verbose: int = 2) -> AdversarialTrainer:
-    """Runs (or resumes) pretraining and adversarial training until the schedule is done."""
-    strategy = strategy or make_strategy(cfg.strategy)
+    """Runs (or resumes) pretraining and adversarial training until the schedule is done.
+
+    Any strategy resumes any checkpoint: every replica count trains the same global batch."""
+    strategy = strategy or distribute.make_strategy(cfg.strategy)
+    if cfg.optim.batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError("batch_size", f"the global batch {cfg.optim.batch_size} does not split evenly "
+                                        f"over {strategy.num_replicas_in_sync} replicas")
     keras.utils.set_random_seed(cfg.seed)
     schedule_text = tf.Variable("", dtype=tf.string, trainable=False)
     with strategy.scope():
         trainer = build_trainer(cfg, dataset, sched.Schedule(cfg.schedule))
     checkpoint = _checkpoint(trainer, schedule_text)
-    manager = tf.train.CheckpointManager(checkpoint, workdir.checkpoints, max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    latest = tf.train.latest_checkpoint(workdir.checkpoints)  # the chief's, on every worker
+    if latest:
+        checkpoint.restore(latest).expect_partial()
         trainer.schedule = sched.Schedule.from_json(cfg.schedule, schedule_text.numpy().decode())
         trainer.beam_choice.assign(trainer.schedule.state.beam_choice)
-        logging.info("resumed from %s at step %d (iteration %d, phase %s)", manager.latest_checkpoint,
+        logging.info("resumed from %s at step %d (iteration %d, phase %s)", latest,
                      trainer.schedule.state.total_steps, trainer.schedule.state.iteration,
                      trainer.schedule.phase)
     if trainer.schedule.done:
         return trainer
-    saver = callbacks.ScheduledCheckpoint(checkpoint, manager, schedule_text)
-    sample = pipeline.to_unit_range(dataset.val.head(4)).numpy()
-    stream = pipeline.training_stream(dataset, cfg.optim.batch_size, cfg.seed)
-    initial_epoch = trainer.schedule.state.total_steps // cfg.checkpoint_every
-    trainer.fit(stream, epochs=initial_epoch + 10**6, initial_epoch=initial_epoch,
-                steps_per_epoch=cfg.checkpoint_every, verbose=verbose, shuffle=False,
-                callbacks=[callbacks.NonFiniteGuard(manager), saver,
-                           callbacks.TensorBoardFrames(workdir.tensorboard, sample)])
-    saver.save()  # the final state, whatever the epoch boundary
+    with distribute.checkpoint_directory(strategy, workdir.checkpoints) as directory:
+        manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=2)
+        saver = callbacks.ScheduledCheckpoint(checkpoint, manager, schedule_text)
+        watchers = [callbacks.NonFiniteGuard(manager), saver]
+        if distribute.is_chief(strategy):
+            sample = pipeline.to_unit_range(dataset.val.head(4)).numpy()
+            watchers.append(callbacks.TensorBoardFrames(workdir.tensorboard, sample))
+        step = trainer.schedule.state.total_steps
+        stream = pipeline.training_stream(dataset, cfg.optim.batch_size, cfg.seed, start_step=step)
+        initial_epoch = step // cfg.checkpoint_every
+        trainer.fit(_sharded(stream),
+                    epochs=initial_epoch + 10**6, initial_epoch=initial_epoch,
+                    steps_per_epoch=cfg.checkpoint_every, verbose=verbose, shuffle=False,
+                    callbacks=watchers)
+        saver.save()  # the final state, whatever the epoch boundary
     return trainer
+
+
+def _sharded(stream: tf.data.Dataset) -> tf.data.Dataset:
+    """Each worker takes its share of every global batch (the stream reads no files)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return stream.with_options(options)
 
 
 def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
@@ -188,12 +207,15 @@ def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, targ
             "chance": chance_levels(dataset), "raw": raw and raw.to_json(), "degraded": learned.to_json()}
 
 
-def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
-    """Trains, exports and evaluates one experiment; returns the results dictionary."""
+def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict | None:
+    """Trains, exports and evaluates one experiment; returns the results dictionary, or
+    None on a worker that is not the chief (the chief writes the results)."""
     validate(cfg)
+    strategy = distribute.make_strategy(cfg.strategy)  # first: multi_worker sets up collectives
+    chief = distribute.is_chief(strategy)
     workdir = Workdir(workdir_path)
     os.makedirs(workdir.root, exist_ok=True)
-    _check_resumable(cfg, workdir)
+    _check_resumable(cfg, workdir, chief)
     started = time.time()
     dataset = load_dataset(cfg)
     data_summary = dataset.summary()
@@ -204,9 +226,14 @@ def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
         logging.warning("%d videos could not be decoded and were skipped (listed in results.json "
                         "under data.skipped)", data_summary["skipped_count"])
     if kind(cfg) != "learned":
+        if not chief:
+            return None
         fd, ft, training = _fixed(cfg, dataset, workdir), None, None
     else:
-        fd, ft, training = _learned(cfg, dataset, workdir, verbose)
+        trained = _learned(cfg, dataset, workdir, strategy, verbose)
+        if trained is None:
+            return None
+        fd, ft, training = trained
     results = two_fold_results(cfg, dataset, fd, ft)
     results["training"] = training
     results["seconds"] = round(time.time() - started, 1)
@@ -216,11 +243,17 @@ def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict:
     return results
 
 
-def _learned(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir, verbose: int):
-    """Trains (or resumes) fD, fT and fB, exports fD and fT; fD and fT as exported."""
+def _learned(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
+             strategy: tf.distribute.Strategy, verbose: int):
+    """Trains (or resumes) fD, fT and fB, exports fD and fT; fD and fT as exported
+    (None on workers other than the chief)."""
     started = time.time()
-    trainer = train(cfg, dataset, workdir, verbose=verbose)
+    trainer = train(cfg, dataset, workdir, strategy, verbose=verbose)
     seconds = time.time() - started
+    if not distribute.is_chief(strategy):
+        return None
+    if cfg.strategy == "multi_worker":  # the other workers have left: export from a local copy
+        trainer = train(cfg, dataset, workdir, tf.distribute.get_strategy(), verbose=verbose)
     export(trainer, cfg, dataset, workdir)
     state = trainer.schedule.state
     training = {"total_steps": state.total_steps, "iterations": state.iteration,

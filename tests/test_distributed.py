@@ -17,8 +17,9 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, "tests")
     from test_experiment import tiny_config
     from ppvr_tf import experiment
+    from ppvr_tf.training import distribute, schedule
     # One strategy per process, as in ppvr-train: collective keys are per strategy.
-    strategy = experiment.make_strategy("mirrored")
+    strategy = distribute.make_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
     for method in ("entropy", "grl", "kbeam"):
         cfg = tiny_config(method=method, d_iter=2, restart_every=1, restart_budget_steps=2)
@@ -27,9 +28,8 @@ SCRIPT = textwrap.dedent("""
         dataset = experiment.load_dataset(cfg)
         workdir = experiment.Workdir(sys.argv[1] + "/" + method)
         with strategy.scope():
-            before = [v.numpy().copy() for v in experiment.build_trainer(
-                cfg, dataset, __import__("ppvr_tf.training.schedule", fromlist=["x"]).Schedule(cfg.schedule)
-            ).degradation.weights]
+            fd = experiment.build_trainer(cfg, dataset, schedule.Schedule(cfg.schedule)).degradation
+            before = [v.numpy().copy() for v in fd.weights]
         trainer = experiment.train(cfg, dataset, workdir, strategy=strategy, verbose=0)
         state = trainer.schedule.state
         assert trainer.schedule.done and state.restarts == 1, state

@@ -66,3 +66,14 @@ def test_attribute_task_is_multi_label():
                                  "attributes")
     assert ds.budget_task.kind == "multi" and ds.train.budget.shape == (16, 4)
     assert ds.budget_task.metric == "cmap"
+
+
+def test_a_resumed_stream_continues_where_the_uninterrupted_one_was(tiny_dataset):
+    """Resuming at step k sees the batches an uninterrupted run sees from step k on,
+    across reshuffled epochs (32 clips, batches of 8: step 5 is in the second epoch)."""
+    whole = list(pipeline.training_stream(tiny_dataset, batch_size=8, seed=3).take(7))
+    resumed = list(pipeline.training_stream(tiny_dataset, batch_size=8, seed=3, start_step=5).take(2))
+    for expected, got in zip(whole[5:], resumed):
+        for key in expected:
+            np.testing.assert_array_equal(expected[key].numpy(), got[key].numpy())
+    assert not np.array_equal(whole[0]["clips"].numpy(), resumed[0]["clips"].numpy())

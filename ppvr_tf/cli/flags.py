@@ -11,13 +11,16 @@ from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConf
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
+from ppvr_tf.training.distribute import STRATEGIES
 from ppvr_tf.training.schedule import METHODS, ScheduleConfig
 
 F = flags.FLAGS
 
 # Run
 flags.DEFINE_string("workdir", None, "Where checkpoints, SavedModels and results go.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored"], "tf.distribute strategy.")
+flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
+                  "tf.distribute strategy: one device, all local devices, the workers of TF_CONFIG "
+                  "(every worker runs the same command; worker 0 writes), or a TPU (untested).")
 flags.DEFINE_integer("checkpoint_every", 50, "Steps between checkpoints (one Keras epoch).")
 flags.DEFINE_integer("seed", 0, "Seed of weights and data order.")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0 silent, 1 bar, 2 a line per epoch).")

@@ -36,6 +36,9 @@ def main(argv: list[str]) -> None:
         sys.exit(f"ppvr-train: training diverged: {error}")
     except DataError as error:  # bad input data: the message names the file
         sys.exit(f"ppvr-train: {error}")
+    if results is None:
+        print(f"\nthis worker's share of training is done; the chief writes {F.workdir}/results.json")
+        return
     print()
     print(reporting.summary_table(results))
     print(f"\nresults: {F.workdir}/results.json   plot: {F.workdir}/tradeoff.png   "

@@ -133,12 +133,14 @@ def _endless(split: Split, batch_size: int, seed: int) -> tf.data.Dataset:
     return ds.repeat().batch(batch_size, drop_remainder=True)
 
 
-def training_stream(dataset: Dataset, batch_size: int, seed: int = 0) -> tf.data.Dataset:
+def training_stream(dataset: Dataset, batch_size: int, seed: int = 0, start_step: int = 0) -> tf.data.Dataset:
     """Endless batches for the trainer: a training batch plus a validation batch.
 
     The validation half feeds the th1 loop ("while target validation accuracy <= th1").
     In cross-dataset training a privacy batch of the same size rides along as
-    ``budget_clips``; otherwise the budget labels belong to ``clips``.
+    ``budget_clips``; otherwise the budget labels belong to ``clips``. A resumed run
+    starts at ``start_step``: the batches before it are read and dropped, so it sees
+    the batches an uninterrupted run would have seen.
     """
     streams = [_endless(dataset.train, batch_size, seed), _endless(dataset.val, batch_size, seed + 1)]
     if dataset.cross_dataset:
@@ -154,5 +156,5 @@ def training_stream(dataset: Dataset, batch_size: int, seed: int = 0) -> tf.data
             batch["budget"] = privacy_batch[2]
         return batch
 
-    return tf.data.Dataset.zip(tuple(streams)).map(merge, num_parallel_calls=tf.data.AUTOTUNE) \
-        .prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip(tuple(streams)).skip(start_step) \
+        .map(merge, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -80,6 +80,7 @@ class PixelStandardisation(layers.Layer):
     def __init__(self, momentum: float = 0.9, epsilon: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
         self.momentum, self.epsilon = momentum, epsilon
+        self.synchronized = False  # as in BatchNormalization: statistics of the global batch
 
     def build(self, input_shape):
         shape = tuple(input_shape[1:])
@@ -90,7 +91,7 @@ class PixelStandardisation(layers.Layer):
 
     def call(self, x, training=False):
         if training:
-            mean, var = ops.mean(x, axis=0), ops.var(x, axis=0)
+            mean, var = ops.moments(x, axes=[0], synchronized=self.synchronized)
             m = self.momentum
             self.moving_mean.assign(m * self.moving_mean + (1 - m) * ops.stop_gradient(mean))
             self.moving_var.assign(m * self.moving_var + (1 - m) * ops.stop_gradient(var))

@@ -57,6 +57,11 @@ class AdversarialTrainer(keras.Model):
         t_optimizer.build(t_vars + d_vars)
         b_optimizer.build(self._budget_variables())
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Nothing to build: sub-models and optimizers are built by now. (Keras' own would
+        pull a batch off the stream, and under MultiWorkerMirroredStrategy fail to reduce a
+        dict batch across workers.)"""
+
     def _budget_variables(self):
         return [v for b in self.budgets for v in b.trainable_variables]
 
@@ -65,12 +70,11 @@ class AdversarialTrainer(keras.Model):
         if self.train_function is not None and not force:
             return self.train_function
         compiled: dict[str, Callable] = {}
-        # Keras' own per-step wrapper (distribution, reduction of logs), once per phase.
 
         def train_function(iterator):
             phase = self.schedule.phase
             if phase not in compiled:
-                compiled[phase] = self._make_function(functools.partial(self._update, phase))
+                compiled[phase] = self._compile_phase(phase)
             logs = compiled[phase](iterator)
             values = {k: float(v) for k, v in logs.items()}
             if self.schedule.advance(values):
@@ -83,6 +87,16 @@ class AdversarialTrainer(keras.Model):
 
         self.train_function = train_function
         return train_function
+
+    def _compile_phase(self, phase: str) -> Callable:
+        """One step of ``phase`` on the next batch: every replica runs the update rule on
+        its share of the global batch; the logs are averaged over all replicas of all workers."""
+        strategy, update = self.distribute_strategy, functools.partial(self._update, phase)
+
+        def step(iterator):
+            logs = strategy.run(update, args=(iterator.get_next(),))
+            return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
+        return step if self.run_eagerly else tf.function(step, jit_compile=bool(self.jit_compile))
 
     def reinitialize_budgets(self) -> None:
         """Restarting: fresh random weights for every budget model, fresh αB moments."""
@@ -145,8 +159,8 @@ class AdversarialTrainer(keras.Model):
             loss_b, entropy_b, acc_b = self._budget_terms(degraded, data["budget"])
             total = tf.add_n(loss_b)
         self._apply(self.b_optimizer, total, self._budget_variables(), tape)
-        return {"loss_b": tf.reduce_min(loss_b), "entropy_b": tf.reduce_min(entropy_b),
-                "acc_b": tf.reduce_min(acc_b)}
+        return {"loss_b": tf.reduce_min(_global(loss_b)), "entropy_b": tf.reduce_min(_global(entropy_b)),
+                "acc_b": tf.reduce_min(_global(acc_b))}
 
     _step_pretrain_budget = _step_budget
     _step_restart = _step_budget
@@ -175,11 +189,13 @@ class AdversarialTrainer(keras.Model):
             loss_t, acc_t = self._target_terms(degraded, data["actions"])
             loss_b, entropy_b, acc_b = self._budget_terms(self._budget_input(data, degraded),
                                                           data["budget"])
-            entropy = tf.reduce_min(tf.stack(entropy_b))
+            # min_i HB,i: i chosen on the global batch, its entropy on this replica's share.
+            weakest = tf.argmin(_global(entropy_b))
+            entropy = tf.gather(tf.stack(entropy_b), weakest)
             loss_d = loss_t - self.gamma * entropy
         self._apply(self.d_optimizer, loss_d, self.degradation.trainable_variables, tape)
         return {"loss_t": loss_t, "acc_t": acc_t, "entropy_b": entropy,
-                "loss_b": tf.reduce_min(loss_b), "acc_b": tf.reduce_max(acc_b)}
+                "loss_b": tf.reduce_min(_global(loss_b)), "acc_b": tf.reduce_max(_global(acc_b))}
 
     def _grl_step(self, data):
         """Eq. 4a-c in one backward pass through a gradient reversal layer.
@@ -207,8 +223,8 @@ class AdversarialTrainer(keras.Model):
         _apply_in_order([(self.d_optimizer, grads[:n_d], d_vars),
                          (self.t_optimizer, grads[n_d:n_d + n_t], t_vars),
                          (self.b_optimizer, grads[n_d + n_t:], b_vars)])
-        return {"loss_t": loss_t, "acc_t": acc_t, "loss_b": tf.reduce_min(loss_b),
-                "acc_b": tf.reduce_max(acc_b)}
+        return {"loss_t": loss_t, "acc_t": acc_t, "loss_b": tf.reduce_min(_global(loss_b)),
+                "acc_b": tf.reduce_max(_global(acc_b))}
 
     def _strongest_budget(self, degraded, labels):
         """One-hot of the budget model with the smallest LB (no forward pass when M = 1)."""
@@ -216,7 +232,7 @@ class AdversarialTrainer(keras.Model):
             return tf.ones((1,))
         probe = [losses.budget_loss(self.budget_task, labels, b(degraded, training=False))
                  for b in self.budgets]
-        return tf.one_hot(tf.argmin(tf.stack(probe)), len(self.budgets))
+        return tf.one_hot(tf.argmin(_global(probe)), len(self.budgets))
 
     def _step_kbeam_select(self, data):
         """K-beam max step, part 1: LB of every beam on a batch; the host takes argmin."""
@@ -256,6 +272,16 @@ def _apply_in_order(updates) -> None:
                 grads = [None if g is None else tf.identity(g) for g in grads]
         optimizer.apply(grads, variables)
         previous = optimizer
+
+
+def _global(per_replica: Sequence[tf.Tensor]) -> tf.Tensor:
+    """Per-model batch means, stacked, over the global batch rather than this replica's
+    share: min/max/argmin over models must pick the same model on every replica."""
+    values = tf.stack(per_replica)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stop_gradient(values))
 
 
 def _regularisation(model: keras.Model):
