@@ -10,7 +10,7 @@ from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.models import baselines, budget, degradation
-from ppvr_tf.training import distribute
+from ppvr_tf.training import distribute, precision
 from ppvr_tf.training.schedule import METHODS, ScheduleConfig
 
 
@@ -71,6 +71,7 @@ class ExperimentConfig:
     optim: OptimConfig = OptimConfig()
     eval: EvalConfig = EvalConfig()
     strategy: str = "default"  # training/distribute.py: STRATEGIES
+    precision: str = "float32"  # or "mixed_bfloat16" (training/precision.py)
     checkpoint_every: int = 50
     seed: int = 0
 
@@ -140,6 +141,8 @@ def validate(cfg: ExperimentConfig) -> None:
                 budget.check_frame_size(name, d.height, d.width)
             except ValueError as error:
                 raise ConfigError(flag, str(error)) from None
+    if cfg.precision not in precision.PRECISIONS:
+        raise ConfigError("precision", f"must be one of {', '.join(precision.PRECISIONS)}, got {cfg.precision!r}")
     if cfg.strategy not in distribute.STRATEGIES:
         raise ConfigError("strategy", f"must be one of {', '.join(distribute.STRATEGIES)}, got {cfg.strategy!r}")
 

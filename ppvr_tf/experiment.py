@@ -28,7 +28,7 @@ from ppvr_tf.evaluation import two_fold
 from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
 from ppvr_tf.models import baselines, budget, degradation, target
-from ppvr_tf.training import callbacks, distribute, schedule as sched
+from ppvr_tf.training import callbacks, distribute, precision, schedule as sched
 from ppvr_tf.training.trainer import AdversarialTrainer
 
 
@@ -73,9 +73,9 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
         return budget.build_budget_model(names[index], clip_shape, dataset.budget_task.outputs,
                                          model_name=f"fb_{index}")
 
-    fd = degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
-    ft = target_factory(cfg)(clip_shape, dataset.num_actions)
-    budgets = [budget_factory(i) for i in range(len(names))]
+    with precision.policy(cfg.precision):
+        fd, ft = _degradation_model(cfg), target_factory(cfg)(clip_shape, dataset.num_actions)
+        budgets = [budget_factory(i) for i in range(len(names))]
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
         for model in (ft, *budgets):
             distribute.synchronize_batch_statistics(model)
@@ -158,10 +158,20 @@ def _sharded(stream: tf.data.Dataset) -> tf.data.Dataset:
     return stream.with_options(options)
 
 
+def _degradation_model(cfg: ExperimentConfig) -> keras.Model:
+    m = cfg.model
+    return degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+
+
 def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
-    t, h, w, c = dataset.clip_shape
-    _export_fd(trainer.degradation, cfg, dataset, workdir)
-    saved_model.export(trainer.target, workdir.target, (t, h, w, c), "target", cfg.to_json())
+    fd, ft = trainer.degradation, trainer.target
+    if cfg.precision != "float32":  # the camera and the cloud get float32 models
+        with precision.policy("float32"):
+            fd, ft = _degradation_model(cfg), target_factory(cfg)(dataset.clip_shape, dataset.num_actions)
+        fd.set_weights(trainer.degradation.get_weights())
+        ft.set_weights(trainer.target.get_weights())
+    _export_fd(fd, cfg, dataset, workdir)
+    saved_model.export(ft, workdir.target, dataset.clip_shape, "target", cfg.to_json())
 
 
 def chance_levels(dataset: Dataset) -> dict:

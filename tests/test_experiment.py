@@ -144,3 +144,29 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"resumed from {workdir}/checkpoints/ckpt-{saved} at step {saved}" in second.stderr
     assert _read_results(workdir)["training"]["total_steps"] > saved
+
+
+def test_mixed_bfloat16_trains_in_bf16_and_exports_float32_models(tmp_path):
+    cfg = dataclasses.replace(tiny_config(method="grl", d_iter=2), precision="mixed_bfloat16")
+    dataset = experiment.load_dataset(cfg)
+    workdir = experiment.Workdir(str(tmp_path))
+    trainer = experiment.train(cfg, dataset, workdir, verbose=0)
+    convs = [layer for model in (trainer.degradation, trainer.target, trainer.budgets[0].frame_model)
+             for layer in model.layers if "conv" in type(layer).__name__.lower()]
+    assert convs and {layer.compute_dtype for layer in convs} == {"bfloat16"}
+    assert {v.dtype for v in trainer.trainable_variables} == {"float32"}
+    clips = dataset.test.head(2).astype(np.float32) / 255.0
+    logits = trainer(clips)
+    assert logits.dtype == tf.float32 and np.all(np.isfinite(logits.numpy()))
+    assert trainer.schedule.done
+
+    experiment.export(trainer, cfg, dataset, workdir)
+    fd = saved_model.ServingModel(workdir.degradation)
+    frames = clips[:, 0]
+    exported = np.asarray(fd(frames))
+    assert exported.dtype == np.float32
+    # the float32 copy computes what the bf16 trainer's fD does, to bf16's precision
+    np.testing.assert_allclose(exported, degradation.degrade_clips(trainer.degradation, clips)[:, 0],
+                               atol=0.05)
+    target = saved_model.ServingModel(workdir.target)
+    np.testing.assert_allclose(np.asarray(target(clips)), logits, atol=0.1 * np.abs(logits).max() + 0.05)

@@ -66,6 +66,8 @@ flags.DEFINE_list("shapes", list(SHAPES), f"Step shapes: {', '.join(SHAPES)}.")
 flags.DEFINE_list("methods", list(FD_PHASE), "Update rules to time.")
 flags.DEFINE_list("budget_counts", ["1", "2", "4", "8"], "Budget ensemble sizes M.")
 flags.DEFINE_list("modes", ["eager", "function", "xla"], "How the step runs.")
+flags.DEFINE_list("precisions", ["float32"], "Training arithmetic (--precision) of the step rows: "
+                  "float32, mixed_bfloat16.")
 flags.DEFINE_integer("steps", 5, "Timed calls per measurement (after one warm-up call).")
 flags.DEFINE_integer("paper_batch", 8, "Clips per step at the paper's shape.")
 F = flags.FLAGS
@@ -79,6 +81,7 @@ class Options:
     methods: tuple[str, ...]
     budget_counts: tuple[int, ...]
     modes: tuple[str, ...]
+    precisions: tuple[str, ...]
     steps: int
     paper_batch: int
     out: str
@@ -86,7 +89,7 @@ class Options:
     @classmethod
     def from_flags(cls) -> "Options":
         return cls(tuple(F.sections), tuple(F.shapes), tuple(F.methods), tuple(map(int, F.budget_counts)),
-                   tuple(F.modes), F.steps, F.paper_batch, F.out)
+                   tuple(F.modes), tuple(F.precisions), F.steps, F.paper_batch, F.out)
 
 
 def timed(fn: Callable, *args, steps: int) -> float:
@@ -157,11 +160,17 @@ def compiled(step: Callable, mode: str) -> Callable:
     return step if mode == "eager" else tf.function(step, jit_compile=mode == "xla")
 
 
-def step_rows(shape: str, ceiling: float, opts: Options) -> list[dict]:
+def step_rows(shape: str, ceilings_: dict, opts: Options) -> list[dict]:
+    """Each row's share of the ceiling is of its own arithmetic's (fp32 or bf16) ceiling."""
+    return [row for precision in opts.precisions
+            for row in _step_rows(shape, precision, ceilings_.get(precision.split("_")[-1], 0.0), opts)]
+
+
+def _step_rows(shape: str, precision: str, ceiling: float, opts: Options) -> list[dict]:
     rows = []
     for method in opts.methods:
         for budgets in opts.budget_counts:
-            cfg = shape_config(shape, method, budgets, opts.paper_batch)
+            cfg = shape_config(shape, method, budgets, opts.paper_batch, more=(f"--precision={precision}",))
             trainer, batch = step_batch(cfg)
             steps = {f"{method} M={budgets}": lambda data, p=FD_PHASE[method]: trainer._update(p, data)}
             if method == opts.methods[0] and budgets == opts.budget_counts[0]:
@@ -170,7 +179,7 @@ def step_rows(shape: str, ceiling: float, opts: Options) -> list[dict]:
                 count = flops.step_flops(step, batch)
                 for mode in opts.modes:
                     logging.info("%s %s %s ...", shape, name, mode)
-                    row = {"shape": shape, "step": name, "mode": mode,
+                    row = {"shape": shape, "precision": precision, "step": name, "mode": mode,
                            "method": None if name == "plain fT" else method,
                            "budget_models": None if name == "plain fT" else budgets,
                            "batch": cfg.optim.batch_size}
@@ -266,7 +275,8 @@ def inference_rows(steps: int, side: int = 112) -> list[dict]:
 
 # -- report -----------------------------------------------------------------------------
 def headline(results: dict) -> dict:
-    steps = [r for r in results.get("steps", []) if "error" not in r and r["mode"] == "function"]
+    steps = [r for r in results.get("steps", [])
+             if "error" not in r and r["mode"] == "function" and r["precision"] == "float32"]
     shape = "paper" if any(r["shape"] == "paper" for r in steps) else "synthetic"
 
     def seconds(name):
@@ -284,9 +294,11 @@ def table(results: dict) -> str:
     lines = [f"ceilings (GFLOP/s): {results.get('ceilings')}"]
     for r in results.get("steps", []):
         if "error" in r:
-            lines.append(f"{r['shape']:9s} {r['step']:14s} {r['mode']:8s} error: {r['error'][:80]}")
+            lines.append(f"{r['shape']:9s} {r['precision']:14s} {r['step']:14s} {r['mode']:8s} "
+                         f"error: {r['error'][:80]}")
         else:
-            lines.append(f"{r['shape']:9s} {r['step']:14s} {r['mode']:8s} {r['seconds_per_step']:8.3f} s "
+            lines.append(f"{r['shape']:9s} {r['precision']:14s} {r['step']:14s} {r['mode']:8s} "
+                         f"{r['seconds_per_step']:8.3f} s "
                          f"{r['clips_per_second']:8.1f} clips/s {r['gflop_per_step']:9.1f} GFLOP "
                          f"{r['gflops']:7.1f} GFLOP/s ({100 * (r['fraction_of_ceiling'] or 0):4.1f} %)")
     if "pipeline" in results:
@@ -310,8 +322,7 @@ def main(argv: list[str]) -> None:
     if "ceiling" in opts.sections:
         results["ceilings"] = ceilings(opts.steps)
     if "step" in opts.sections:
-        ceiling = results.get("ceilings", {}).get("float32", 0.0)
-        results["steps"] = [row for shape in opts.shapes for row in step_rows(shape, ceiling, opts)]
+        results["steps"] = [row for shape in opts.shapes for row in step_rows(shape, results.get("ceilings", {}), opts)]
     if "pipeline" in opts.sections:
         results["pipeline"] = pipeline_rates(opts, os.path.join(ROOT, "..", "shared", "data"))
     if "eval" in opts.sections:

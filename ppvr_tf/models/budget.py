@@ -126,6 +126,7 @@ class TimeAveragedClassifier(keras.Model):
         shape = ops.shape(clips)
         frames = ops.reshape(clips, (-1, shape[2], shape[3], shape[4]))
         logits = self.frame_model(self.standardise(frames, training=training), training=training)
+        logits = ops.cast(logits, "float32")  # whatever the frame model computes in
         return ops.mean(ops.reshape(logits, (shape[0], shape[1], -1)), axis=1)
 
 

@@ -194,8 +194,8 @@ def degrade_clips(fd, clips):
     """fD(clips) for clips (B, T, H, W, C): a per-frame fD sees time folded into the
     batch; an fD over whole clips (BDQ: it needs the previous frame) sees them as they are."""
     if takes_clips(fd):
-        return fd(clips)
+        return ops.cast(fd(clips), "float32")
     shape = ops.shape(clips)
     frames = ops.reshape(clips, (-1, shape[2], shape[3], shape[4]))
-    out = fd(frames)
+    out = ops.cast(fd(frames), "float32")  # float32 frames, whatever fD computes in
     return ops.reshape(out, (shape[0], shape[1], shape[2], shape[3], ops.shape(out)[-1]))

@@ -38,5 +38,5 @@ def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float =
     for _ in range(2):
         x = layers.Dense(units, activation="relu", kernel_regularizer=reg)(x)
         x = layers.Dropout(dropout)(x)
-    logits = layers.Dense(num_classes, kernel_regularizer=reg, name="logits")(x)
+    logits = layers.Dense(num_classes, kernel_regularizer=reg, name="logits", dtype="float32")(x)
     return keras.Model(clips, logits, name=name)
