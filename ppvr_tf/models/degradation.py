@@ -20,6 +20,19 @@ def instance_norm(x, scale, offset, epsilon: float):
     return scale * (x - mean) * tf.math.rsqrt(var + epsilon) + offset
 
 
+def instance_norm_for_training(x, scale, offset, epsilon: float):
+    """``instance_norm`` with both moments from one read of x. Its gradient costs a fraction
+    of ``tf.nn.moments``' (fD's forward and backward at the paper's shape: 4.1 -> 3.2 s).
+    The moments are taken about one pixel of each frame and channel, so E[d^2] - E[d]^2
+    does not cancel away when a channel's mean dwarfs its spread. Training only: the
+    exported model keeps the two-pass form, which quantises well."""
+    d = x - tf.stop_gradient(x[:, :1, :1, :])
+    mean = tf.reduce_mean(d, axis=(1, 2), keepdims=True)
+    var = tf.maximum(tf.reduce_mean(d * d, axis=(1, 2), keepdims=True) - mean * mean, 0.0)
+    inv = scale * tf.math.rsqrt(var + epsilon)
+    return d * inv + (offset - mean * inv)
+
+
 def unit_tanh(x):
     return tf.tanh(x) * 0.5 + 0.5
 
@@ -45,8 +58,12 @@ class InstanceNorm(layers.Layer):
         self.scale = self.add_weight(shape=(channels,), initializer="ones", name="scale")
         self.offset = self.add_weight(shape=(channels,), initializer="zeros", name="offset")
 
-    def call(self, x):
-        return instance_norm(x, self.scale, self.offset, self.epsilon)
+    def call(self, x, training=False):
+        # Statistics in float32 whatever the compute dtype (bf16 under mixed precision).
+        norm = instance_norm_for_training if training else instance_norm
+        y = norm(tf.cast(x, tf.float32), tf.cast(self.scale, tf.float32), tf.cast(self.offset, tf.float32),
+                 self.epsilon)
+        return tf.cast(y, x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
@@ -190,12 +207,13 @@ def build_degradation(kind: str, width: float = 1.0, residual_blocks: int = 5,
 DEGRADATIONS = ("transformer", "mcu", "bdq", "identity")
 
 
-def degrade_clips(fd, clips):
+def degrade_clips(fd, clips, training: bool = False):
     """fD(clips) for clips (B, T, H, W, C): a per-frame fD sees time folded into the
-    batch; an fD over whole clips (BDQ: it needs the previous frame) sees them as they are."""
+    batch; an fD over whole clips (BDQ: it needs the previous frame) sees them as they are.
+    ``training`` selects training-time arithmetic (``instance_norm_for_training``)."""
     if takes_clips(fd):
-        return ops.cast(fd(clips), "float32")
+        return ops.cast(fd(clips, training=training), "float32")
     shape = ops.shape(clips)
     frames = ops.reshape(clips, (-1, shape[2], shape[3], shape[4]))
-    out = ops.cast(fd(frames), "float32")  # float32 frames, whatever fD computes in
+    out = ops.cast(fd(frames, training=training), "float32")  # float32 frames, whatever fD computes in
     return ops.reshape(out, (shape[0], shape[1], shape[2], shape[3], ops.shape(out)[-1]))

@@ -42,7 +42,7 @@ class AdversarialTrainer(keras.Model):
 
     def call(self, clips, training=False):
         """Inference path: the target's logits on degraded clips."""
-        return self.target(degrade_clips(self.degradation, clips), training=training)
+        return self.target(degrade_clips(self.degradation, clips, training), training=training)
 
     def compile(self, d_optimizer, t_optimizer, b_optimizer, identity_optimizer, **kwargs):
         """One optimizer per role: αD (fD), αT (fT, and fD end to end), αB (every fB),
@@ -118,12 +118,16 @@ class AdversarialTrainer(keras.Model):
     def _apply(self, optimizer, loss, variables, tape):
         optimizer.apply(self._gradients(tape, loss, variables), variables)
 
+    def _degrade(self, clips):
+        """fD in the update rules: training-time arithmetic (see ``degrade_clips``)."""
+        return degrade_clips(self.degradation, clips, training=True)
+
     def _budget_input(self, data, degraded=None):
         """fD of the clips the budget labels belong to: the action clips themselves, or
         in cross-dataset training the privacy dataset's clips (``budget_clips``)."""
         if "budget_clips" in data:
-            return degrade_clips(self.degradation, data["budget_clips"])
-        return degrade_clips(self.degradation, data["clips"]) if degraded is None else degraded
+            return self._degrade(data["budget_clips"])
+        return self._degrade(data["clips"]) if degraded is None else degraded
 
     def _budget_terms(self, degraded, labels):
         logits = [b(degraded, training=True) for b in self.budgets]
@@ -140,13 +144,13 @@ class AdversarialTrainer(keras.Model):
         """fD to identity: MSE between fD(X) and X."""
         clips = data["clips"]
         with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(degrade_clips(self.degradation, clips) - clips))
+            loss = tf.reduce_mean(tf.square(self._degrade(clips) - clips))
         self._apply(self.identity_optimizer, loss, self.degradation.trainable_variables, tape)
         return {"loss_identity": loss}
 
     def _step_pretrain_target(self, data):
         """fT on fD(X), fD frozen."""
-        degraded = degrade_clips(self.degradation, data["clips"])
+        degraded = self._degrade(data["clips"])
         with tf.GradientTape() as tape:
             loss_t, acc_t = self._target_terms(degraded, data["actions"])
         self._apply(self.t_optimizer, loss_t, self.target.trainable_variables, tape)
@@ -174,8 +178,7 @@ class AdversarialTrainer(keras.Model):
         if end_to_end:
             variables = variables + self.degradation.trainable_variables
         with tf.GradientTape() as tape:
-            loss_t, acc_t = self._target_terms(degrade_clips(self.degradation, data["clips"]),
-                                               data["actions"])
+            loss_t, acc_t = self._target_terms(self._degrade(data["clips"]), data["actions"])
         self._apply(self.t_optimizer, loss_t, variables, tape)
         return {"loss_t": loss_t, "acc_t": acc_t, sched.TARGET_VAL_ACCURACY: val_acc}
 
@@ -185,7 +188,7 @@ class AdversarialTrainer(keras.Model):
     def _entropy_step(self, data):
         """Eq. 10a: θD ← θD − αD ∇θD (LT − γ min_i HB,i)."""
         with tf.GradientTape() as tape:
-            degraded = degrade_clips(self.degradation, data["clips"])
+            degraded = self._degrade(data["clips"])
             loss_t, acc_t = self._target_terms(degraded, data["actions"])
             loss_b, entropy_b, acc_b = self._budget_terms(self._budget_input(data, degraded),
                                                           data["budget"])
@@ -206,7 +209,7 @@ class AdversarialTrainer(keras.Model):
         d_vars = self.degradation.trainable_variables
         t_vars, b_vars = self.target.trainable_variables, self._budget_variables()
         with tf.GradientTape() as tape:
-            degraded = degrade_clips(self.degradation, data["clips"])
+            degraded = self._degrade(data["clips"])
             loss_t, acc_t = self._target_terms(degraded, data["actions"])
             # Which budget model fD fights is chosen without gradient; the reversal
             # scale is γ for that model and 0 for the others.
