@@ -170,3 +170,16 @@ def test_mixed_bfloat16_trains_in_bf16_and_exports_float32_models(tmp_path):
                                atol=0.05)
     target = saved_model.ServingModel(workdir.target)
     np.testing.assert_allclose(np.asarray(target(clips)), logits, atol=0.1 * np.abs(logits).max() + 0.05)
+
+
+@pytest.mark.parametrize("method", ["entropy", "kbeam"])
+def test_each_phase_is_traced_once_however_many_steps_and_epochs(tmp_path, method):
+    """No retracing between steps: every phase's compiled step is traced on its first
+    call only, across epochs (checkpoint_every=4) and budget restarts."""
+    cfg = tiny_config(method=method, max_iter=3, restart_every=1, restart_budget_steps=2)
+    trainer = experiment.train(cfg, experiment.load_dataset(cfg), experiment.Workdir(str(tmp_path)), verbose=0)
+    steps = trainer.schedule.state.steps_per_phase
+    assert trainer.schedule.state.restarts >= 2 and sum(steps.values()) > 3 * cfg.checkpoint_every
+    assert set(trainer.phase_steps) == {phase for phase, count in steps.items() if count}
+    assert {phase: f.experimental_get_tracing_count() for phase, f in trainer.phase_steps.items()} == \
+        {phase: 1 for phase in trainer.phase_steps}

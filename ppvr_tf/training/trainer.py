@@ -69,13 +69,13 @@ class AdversarialTrainer(keras.Model):
     def make_train_function(self, force=False):
         if self.train_function is not None and not force:
             return self.train_function
-        compiled: dict[str, Callable] = {}
+        self.phase_steps: dict[str, Callable] = {}  # compiled once per phase, traced once
 
         def train_function(iterator):
             phase = self.schedule.phase
-            if phase not in compiled:
-                compiled[phase] = self._compile_phase(phase)
-            logs = compiled[phase](iterator)
+            if phase not in self.phase_steps:
+                self.phase_steps[phase] = self._compile_phase(phase)
+            logs = self.phase_steps[phase](iterator)
             values = {k: float(v) for k, v in logs.items()}
             if self.schedule.advance(values):
                 self.reinitialize_budgets()
