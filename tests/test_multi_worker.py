@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
+from ppvr_tf import sweep
 
 # Synthetic entropy at smoke size, M=2, two iterations with restarting: every path that
 # must agree across workers (the ensemble's global argmin, budget restarts, batch
@@ -42,8 +43,7 @@ def _command(workdir, strategy: str) -> list[str]:
 
 
 def _environment(tf_config: dict | None = None, threads: int = 1) -> dict:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_NUM_INTEROP_THREADS": "1",
-           "TF_NUM_INTRAOP_THREADS": str(threads)}
+    env = {**sweep.thread_limits(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("TF_CONFIG", None)
     if tf_config:
         env["TF_CONFIG"] = json.dumps(tf_config)
@@ -97,8 +97,8 @@ def _assert_same_training(checkpoint: str, reference: str, noise: float) -> None
     a real difference (another batch, unsynchronised batch statistics) lands about ten
     times farther."""
     norm = float(np.sqrt(sum(np.sum(w ** 2) for w in _weights(reference).values())))
-    assert _distance(checkpoint, reference) <= 3 * noise + 1e-5 * norm, \
-        (_distance(checkpoint, reference), noise, norm)
+    distance = _distance(checkpoint, reference)
+    assert distance <= 3 * noise + 1e-5 * norm, (distance, noise, norm)
 
 
 def _schedule(checkpoint: str) -> dict:

@@ -163,7 +163,8 @@ def compiled(step: Callable, mode: str) -> Callable:
 def step_rows(shape: str, ceilings_: dict, opts: Options) -> list[dict]:
     """Each row's share of the ceiling is of its own arithmetic's (fp32 or bf16) ceiling."""
     return [row for precision in opts.precisions
-            for row in _step_rows(shape, precision, ceilings_.get(precision.split("_")[-1], 0.0), opts)]
+            for row in _step_rows(shape, precision,
+                                  ceilings_.get(keras.DTypePolicy(precision).compute_dtype, 0.0), opts)]
 
 
 def _step_rows(shape: str, precision: str, ceiling: float, opts: Options) -> list[dict]:
