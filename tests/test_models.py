@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ppvr_tf.models import budget, degradation, target
+from ppvr_tf.models import fast_conv, budget, degradation, target
 
 
 @pytest.mark.parametrize("name", ["cnn@0.5", "cnn_flat@1.0", "mobilenet_v1@0.25", "mobilenet_v2@0.35",
@@ -91,3 +91,38 @@ def test_fd_uses_the_training_form_only_when_training():
     ops = {op.type for op in tf.function(lambda f: fd(f)).get_concrete_function(
         tf.TensorSpec((None, 16, 16, 3))).graph.get_operations()}
     assert "SquaredDifference" in ops
+
+
+@pytest.mark.parametrize("layer, shape, convs", [
+    (lambda: fast_conv.RowwiseConv2D(3, 9, padding="same", bias_initializer="random_normal"),
+     (2, 13, 11, 5), {"Conv2D": [[1, 9, 5, 27], [9, 1, 27, 3]]}),
+    (lambda: fast_conv.PixelConv3D(6, 3, padding="same", bias_initializer="random_normal"),
+     (2, 5, 7, 6, 3), {"Conv3D": [[3, 3, 3, 3, 6], [1, 1, 3, 6, 27], [3, 3, 1, 27, 3]]}),
+])
+def test_few_channel_convs_train_as_the_plain_convs_they_export(layer, shape, convs):
+    """fD's conv into RGB and fT's input gradient go by kernel rows: same values and
+    gradients as the plain conv, through the row convolutions and not the slow ops."""
+    layer = layer()
+    x = tf.constant(np.random.default_rng(2).normal(size=shape), tf.float32)
+
+    def run(training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=training)
+            loss = tf.reduce_sum(y * tf.sin(y))
+        return [y, *tape.gradient(loss, [x, layer.kernel, layer.bias])]
+
+    for trained, plain in zip(run(True), run(False)):
+        np.testing.assert_allclose(trained, plain, rtol=1e-4, atol=1e-4)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape)])
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=True))
+        return tape.gradient(loss, x)
+    found: dict[str, list] = {}
+    for op in gradient.get_concrete_function().graph.get_operations():
+        if op.type in convs:
+            found.setdefault(op.type, []).append(op.inputs[1].shape.as_list())
+    assert {k: sorted(v) for k, v in found.items()} == {k: sorted(v) for k, v in convs.items()}

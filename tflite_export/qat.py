@@ -112,7 +112,12 @@ _BUILTIN = {
 }
 
 
+# fD layers that only train differently from a built-in one
+_TRAINING_VARIANTS = {"RowwiseConv2D": "Conv2D"}
+
+
 def _layer(class_name: str, config: dict, name: str) -> tf_keras.layers.Layer:
+    class_name = _TRAINING_VARIANTS.get(class_name, class_name)
     if class_name in _CUSTOM:
         extra = {"epsilon": config["epsilon"]} if class_name == "InstanceNorm" else {}
         return _CUSTOM[class_name](name=name, **extra)

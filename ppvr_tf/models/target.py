@@ -4,6 +4,8 @@ from __future__ import annotations
 import keras
 from keras import layers, regularizers
 
+from ppvr_tf.models.fast_conv import PixelConv3D
+
 
 def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float = 1.0,
         fc_units: int = 4096, dropout: float = 0.5, weight_decay: float = 5e-4,
@@ -18,15 +20,16 @@ def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float =
     """
     reg = regularizers.L2(weight_decay) if weight_decay else None
 
-    def conv(x, filters: int):
-        x = layers.Conv3D(max(4, int(round(filters * width))), 3, padding="same",
-                          use_bias=not batch_norm, kernel_regularizer=reg)(x)
+    def conv(x, filters: int, first: bool = False):
+        conv3d = PixelConv3D if first else layers.Conv3D  # PixelConv3D: a faster input gradient
+        x = conv3d(max(4, int(round(filters * width))), 3, padding="same",
+                   use_bias=not batch_norm, kernel_regularizer=reg)(x)
         if batch_norm:
             x = layers.BatchNormalization(momentum=0.9)(x)
         return layers.ReLU()(x)
 
     clips = keras.Input(input_shape, name="clips")
-    x = conv(clips, 64)
+    x = conv(clips, 64, first=True)
     x = layers.MaxPool3D((1, 2, 2), padding="same")(x)
     x = conv(x, 128)
     x = layers.MaxPool3D(2, padding="same")(x)
