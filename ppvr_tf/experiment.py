@@ -204,11 +204,12 @@ def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, targ
     is None) beside the raw reference (identity fD, fresh fT; None if not evaluated)."""
     factory, run_kind = target_factory(cfg), kind(cfg)
     raw = None
-    if cfg.eval.evaluate_raw and run_kind != "raw":
-        raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
-                                target_factory=factory, seed=cfg.seed, label="raw")
-    learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model,
-                                target_factory=factory, seed=cfg.seed, label="degraded")
+    with precision.policy(cfg.precision):  # the fresh fT and attackers train as fD did
+        if cfg.eval.evaluate_raw and run_kind != "raw":
+            raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
+                                    target_factory=factory, seed=cfg.seed, label="raw")
+        learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model,
+                                    target_factory=factory, seed=cfg.seed, label="degraded")
     raw = learned if run_kind == "raw" else raw
     return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": run_kind,
             "degradation": describe(cfg), "method": cfg.schedule.method if run_kind == "learned" else None,

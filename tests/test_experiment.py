@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -17,9 +18,11 @@ import tensorflow as tf
 from conftest import ROOT, TINY
 from ppvr_tf import experiment
 from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig, validate
+from ppvr_tf.evaluation import two_fold
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import degradation
+from ppvr_tf.training import precision
 from ppvr_tf.training.callbacks import TrainingDiverged
 from ppvr_tf.training.schedule import ScheduleConfig
 
@@ -170,6 +173,31 @@ def test_mixed_bfloat16_trains_in_bf16_and_exports_float32_models(tmp_path):
                                atol=0.05)
     target = saved_model.ServingModel(workdir.target)
     np.testing.assert_allclose(np.asarray(target(clips)), logits, atol=0.1 * np.abs(logits).max() + 0.05)
+
+
+def test_the_two_fold_evaluation_trains_its_fresh_models_in_the_run_precision(monkeypatch):
+    cfg = dataclasses.replace(tiny_config(), precision="mixed_bfloat16")
+    policies = []
+    fit = two_fold._fit
+
+    def spy(model, *args, **kwargs):
+        policies.append(model.dtype_policy.name)
+        return fit(model, *args, **kwargs)
+    monkeypatch.setattr(two_fold, "_fit", spy)
+    results = experiment.two_fold_results(cfg, experiment.load_dataset(cfg), lambda frames: frames, None)
+    assert policies == ["mixed_bfloat16"] * 4  # raw and degraded: a fresh fT and one attacker each
+    assert 0.0 <= results["degraded"]["target_accuracy"] <= 1.0
+    assert keras.config.dtype_policy().name == "float32"  # the policy ends with the evaluation
+
+
+@pytest.mark.parametrize("cpu_flags, expected", [("fpu avx512f avx512_bf16 amx_tile", "mixed_bfloat16"),
+                                                 ("fpu sse4_2 avx2", "float32")])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_units(tmp_path, cpu_flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {cpu_flags}\n\nprocessor\t: 1\nflags\t\t: {cpu_flags}\n")
+    assert precision.resolve("auto", str(cpuinfo)) == expected
+    assert precision.resolve("auto", str(tmp_path / "missing")) == "float32"
+    assert precision.resolve("float32", str(cpuinfo)) == "float32"
 
 
 @pytest.mark.parametrize("method", ["entropy", "kbeam"])

@@ -12,7 +12,7 @@ from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.training.distribute import STRATEGIES
-from ppvr_tf.training.precision import PRECISIONS
+from ppvr_tf.training.precision import AUTO, PRECISIONS, resolve
 from ppvr_tf.training.schedule import METHODS, ScheduleConfig
 
 F = flags.FLAGS
@@ -22,9 +22,11 @@ flags.DEFINE_string("workdir", None, "Where checkpoints, SavedModels and results
 flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
                   "tf.distribute strategy: one device, all local devices, the workers of TF_CONFIG "
                   "(every worker runs the same command; worker 0 writes), or a TPU (untested).")
-flags.DEFINE_enum("precision", "float32", list(PRECISIONS),
-                  "Arithmetic of training: float32, or mixed_bfloat16 (bf16 compute, float32 variables "
-                  "and outputs; fast on CPUs with AMX or AVX512-BF16). Exported models are float32.")
+flags.DEFINE_enum("precision", "float32", [*PRECISIONS, AUTO],
+                  "Arithmetic of training and of the two-fold evaluation's fresh models: float32, or "
+                  "mixed_bfloat16 (bf16 compute, float32 variables and outputs; fast on CPUs with AMX "
+                  "or AVX512-BF16), or auto (mixed_bfloat16 on such CPUs, float32 elsewhere). "
+                  "Exported models are float32.")
 flags.DEFINE_integer("checkpoint_every", 50, "Steps between checkpoints (one Keras epoch).")
 flags.DEFINE_integer("seed", 0, "Seed of weights and data order.")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0 silent, 1 bar, 2 a line per epoch).")
@@ -169,5 +171,5 @@ def experiment_config() -> ExperimentConfig:
     return ExperimentConfig(dataset=F.dataset, budget_task=F.budget_task, data=data_config(),
                             source=source_config(),
                             model=model, schedule=schedule, optim=optim, eval=eval_config(),
-                            strategy=F.strategy, precision=F.precision,
+                            strategy=F.strategy, precision=resolve(F.precision),
                             checkpoint_every=F.checkpoint_every, seed=F.seed)

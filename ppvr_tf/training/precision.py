@@ -14,6 +14,26 @@ from typing import Iterator
 import keras
 
 PRECISIONS = ("float32", "mixed_bfloat16")
+AUTO = "auto"  # a flag value only: resolved to one of PRECISIONS before a run starts
+_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def resolve(name: str, cpuinfo: str = "/proc/cpuinfo") -> str:
+    """``auto``: mixed_bfloat16 where the CPU has bf16 units (AMX or AVX512-BF16, read
+    from ``cpuinfo``) and no GPU takes the work, float32 elsewhere — where bf16 would be
+    emulated, and slower than float32. Any other name is returned as it is."""
+    if name != AUTO:
+        return name
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"  # GPUs differ in bf16 support: choose explicitly there
+    try:
+        with open(cpuinfo) as f:
+            flags = {flag for line in f if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+    except OSError:  # not Linux: no way to tell
+        return "float32"
+    return "mixed_bfloat16" if flags & set(_BF16_CPU_FLAGS) else "float32"
 
 
 @contextlib.contextmanager
