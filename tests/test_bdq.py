@@ -13,6 +13,7 @@ from ppvr_tf.data import pipeline
 from ppvr_tf.evaluation.two_fold import degrade
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import bdq, degradation
+from ppvr_tf.training import precision
 from tflite_export import convert, export, micro, model_info
 from tflite_export.runtime import TFLiteFrameFilter
 
@@ -32,6 +33,16 @@ def test_only_motion_passes_and_the_output_is_a_frame():
     still = np.asarray(fd(np.repeat(clips[:, :1], 4, axis=1)))
     np.testing.assert_allclose(still, still[0, 0, 0, 0, 0], atol=1e-6)  # nothing moves: one grey
     assert np.ptp(out[:, 1:]) > 0.2  # the moving square's edges stand out of the grey
+
+
+def test_bdq_computes_in_float32_under_mixed_precision():
+    """A bf16 run (--precision=mixed_bfloat16 or auto) builds fD under the bf16 policy;
+    BDQ's quantiser needs float32 there too."""
+    with precision.policy("mixed_bfloat16"):
+        mixed = bdq.bdq()
+    assert {layer.compute_dtype for layer in mixed.layers[1:]} == {"float32"}
+    clips = _walking_square()
+    np.testing.assert_array_equal(mixed(clips), bdq.bdq()(clips))
 
 
 def test_the_quantiser_thresholds_receive_gradients():

@@ -119,10 +119,12 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
 
     out = str(tmp_path / "eval.json")
     run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.evaluate",
-                          f"--saved_model={workdir}/saved_model/degradation", f"--output={out}"],
+                          f"--saved_model={workdir}/saved_model/degradation", f"--output={out}",
+                          "--precision=mixed_bfloat16"],  # the fresh attackers' arithmetic only
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     evaluated = json.load(open(out))
+    assert (results["config"]["precision"], evaluated["config"]["precision"]) == ("float32", "mixed_bfloat16")
     # the same fD and fT on the same test clips give the same A_T
     assert evaluated["degraded"]["target_accuracy"] == pytest.approx(results["degraded"]["target_accuracy"])
 

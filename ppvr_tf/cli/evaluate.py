@@ -3,8 +3,8 @@
     ppvr-evaluate --saved_model=runs/entropy/saved_model/degradation
 
 Loads the SavedModel, rebuilds the dataset it was trained on (from the metadata
-stored beside it; data flags given here override it), and reports A_T and A_B^N
-beside the raw reference. A_T uses the run's fT (``saved_model/target`` next to
+stored beside it; data, evaluation and --precision flags given here override it), and
+reports A_T and A_B^N beside the raw reference. A_T uses the run's fT (``saved_model/target`` next to
 fD, or --target_saved_model); --fresh_target trains a new fT on fD(X) instead.
 """
 from __future__ import annotations
@@ -37,6 +37,7 @@ _EVAL_FLAGS = {"attackers": "attackers", "attacker_epochs": "attacker_epochs", "
 
 def _config(metadata: dict):
     from ppvr_tf.config import ExperimentConfig
+    from ppvr_tf.training.precision import resolve
     cfg = ExperimentConfig.from_json(json.dumps(metadata["config"]))
     if any(F[name].present for name in _DATA_FLAGS + ("budget_task",)):
         cfg = dataclasses.replace(cfg, data=ppvr_flags.data_config(), budget_task=F.budget_task)
@@ -44,6 +45,8 @@ def _config(metadata: dict):
     if changed:  # only what is given here; the rest as the run was evaluated
         changed["attackers"] = tuple(changed.get("attackers", cfg.eval.attackers))
         cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, **changed))
+    if F["precision"].present:  # the fresh models' arithmetic on this machine
+        cfg = dataclasses.replace(cfg, precision=resolve(F.precision))
     moved = {f.name: F[f.name].value for f in dataclasses.fields(cfg.source) if F[f.name].present}
     if moved:  # e.g. the datasets live elsewhere on this machine
         cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, **moved))
@@ -94,6 +97,7 @@ def main(argv: list[str]) -> None:
         target = ServingModel(F.target_saved_model or default_target)
     results = experiment.two_fold_results(cfg, dataset, fd, target)
     results["saved_model"] = os.path.abspath(F.saved_model)
+    results["config"] = dataclasses.asdict(cfg)  # as evaluated
     if F.output:
         reporting.write_results(F.output, results)
     print(reporting.summary_table(results))

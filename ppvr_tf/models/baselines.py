@@ -66,7 +66,7 @@ class GaussianBlur(layers.Layer):
         frames = tf.reshape(x, tf.concat([[-1], shape[-3:]], 0))
         r = len(self.taps) // 2
         frames = tf.pad(frames, [[0, 0], [r, r], [r, r], [0, 0]], mode="REFLECT")
-        rows = tf.tile(tf.reshape(self.taps, (-1, 1, 1, 1)), (1, 1, x.shape[-1], 1))
+        rows = tf.tile(tf.reshape(tf.cast(self.taps, x.dtype), (-1, 1, 1, 1)), (1, 1, x.shape[-1], 1))
         frames = tf.nn.depthwise_conv2d(frames, rows, (1, 1, 1, 1), "VALID")
         frames = tf.nn.depthwise_conv2d(frames, tf.transpose(rows, (1, 0, 2, 3)), (1, 1, 1, 1), "VALID")
         return tf.reshape(frames, shape)

@@ -40,9 +40,12 @@ class LearnedQuantiser(layers.Layer):
 
 
 def bdq(levels: int = 15, sigma: float = 3.0, radius: int = 2, name: str = "fd_bdq") -> keras.Model:
+    """Always float32, whatever ``--precision`` says: its few element-wise ops gain nothing
+    from bf16, and bf16 rounds a frame value near 1 by up to 0.002, so a frame difference
+    by up to 0.004: 0.2 at the quantiser's hardness of 50, a twentieth of a sigmoid's rise."""
     clips = keras.Input((None, None, None, 3), name="clips")
-    x = FrameDifference()(GaussianBlur(sigma, radius)(clips))
-    return keras.Model(clips, LearnedQuantiser(levels)(x), name=name)
+    x = FrameDifference(dtype="float32")(GaussianBlur(sigma, radius, dtype="float32")(clips))
+    return keras.Model(clips, LearnedQuantiser(levels, dtype="float32")(x), name=name)
 
 
 # Bytes of one band's staircase tensor (int8: one byte per pixel, colour and level): the
