@@ -1,11 +1,12 @@
-"""Model builders: shapes, the zoo, per-pixel standardisation."""
+"""Model builders: shapes, the zoo, per-pixel standardisation, training-time arithmetic, bf16."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ppvr_tf.models import fast_conv, budget, degradation, target
+from ppvr_tf.models import budget, degradation, fast_conv, target
+from ppvr_tf.training import precision
 
 
 @pytest.mark.parametrize("name", ["cnn@0.5", "cnn_flat@1.0", "mobilenet_v1@0.25", "mobilenet_v2@0.35",
@@ -17,6 +18,19 @@ def test_zoo_models_average_frame_logits_over_time(name):
     assert logits.shape == (3, 5)
     frames = np.asarray(model.frame_model(model.standardise(clips.reshape(6, 32, 32, 3))))
     np.testing.assert_allclose(logits, frames.reshape(3, 2, 5).mean(axis=1), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cnn@0.5", "cnn_flat@1.0", "mobilenet_v1@0.25", "mobilenet_v2@0.35",
+                                  "resnet50_v1", "resnet50_v2"])
+def test_zoo_models_train_and_predict_under_mixed_bfloat16(name):
+    """Budget models and the evaluation's attackers, built as a bf16 run builds them."""
+    with precision.policy("mixed_bfloat16"):
+        model = budget.build_budget_model(name, (2, 32, 32, 3), 5)
+    clips = np.random.default_rng(0).random((3, 2, 32, 32, 3)).astype(np.float32)
+    for training in (True, False):
+        logits = model(clips, training=training)
+        assert logits.dtype == tf.float32 and np.all(np.isfinite(np.asarray(logits)))
+    assert "bfloat16" in {layer.compute_dtype for layer in model.frame_model.layers}
 
 
 def test_unknown_or_too_small_attackers_are_refused():
