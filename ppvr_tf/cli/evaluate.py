@@ -4,8 +4,9 @@
 
 Loads the SavedModel, rebuilds the dataset it was trained on (from the metadata
 stored beside it; data, evaluation and --precision flags given here override it), and
-reports A_T and A_B^N beside the raw reference. A_T uses the run's fT (``saved_model/target`` next to
-fD, or --target_saved_model); --fresh_target trains a new fT on fD(X) instead.
+reports A_T and A_B^N beside the raw reference. A_T uses the run's fT
+(``saved_model/target`` next to fD, or --target_saved_model); --fresh_target trains a
+new fT on fD(X) instead.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import contextlib
 from typing import Iterator
 
 import keras
+import tensorflow as tf
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 AUTO = "auto"  # a flag value only: resolved to one of PRECISIONS before a run starts
@@ -24,8 +25,6 @@ def resolve(name: str, cpuinfo: str = "/proc/cpuinfo") -> str:
     emulated, and slower than float32. Any other name is returned as it is."""
     if name != AUTO:
         return name
-    import tensorflow as tf
-
     if tf.config.list_physical_devices("GPU"):
         return "float32"  # GPUs differ in bf16 support: choose explicitly there
     try:
