@@ -10,6 +10,7 @@ inference, export and quantisation see the plain layer with the same kernel.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -35,25 +36,30 @@ def conv_by_kernel_rows(x, kernel):
     return tf.nn.convolution(partial, tf.constant(select, x.dtype), padding="SAME")
 
 
-def _check_plain(layer, what: str) -> None:
-    if (layer.padding, set(layer.strides), set(layer.dilation_rate), layer.data_format) != (
-            "same", {1}, {1}, "channels_last"):
-        raise ValueError(f"{what}: padding 'same', stride 1, dilation 1, channels last")
+class _TrainsByKernelRows:
+    """Mixed into a Keras conv layer: inference is the layer's own; training computes
+    ``_training_conv(inputs, kernel)`` instead, then the layer's bias and activation."""
 
-
-class RowwiseConv2D(layers.Conv2D):
-    """A Conv2D into a few channels (fD's 9x9 conv to RGB) that trains by kernel rows: its
-    forward and backward at the paper's shape take 490 ms as one conv, 230 ms by rows."""
+    _training_conv: Callable
 
     def __init__(self, filters: int, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        _check_plain(self, "RowwiseConv2D")
+        if (self.padding, set(self.strides), set(self.dilation_rate), self.data_format) != (
+                "same", {1}, {1}, "channels_last"):
+            raise ValueError(f"{type(self).__name__}: padding 'same', stride 1, dilation 1, channels last")
 
     def call(self, inputs, training=False):
         if not training:
             return super().call(inputs)
-        x = conv_by_kernel_rows(inputs, tf.convert_to_tensor(self.kernel))
+        x = type(self)._training_conv(inputs, tf.convert_to_tensor(self.kernel))
         return self.activation(x + self.bias if self.use_bias else x)
+
+
+class RowwiseConv2D(_TrainsByKernelRows, layers.Conv2D):
+    """A Conv2D into a few channels (fD's 9x9 conv to RGB) that trains by kernel rows: its
+    forward and backward at the paper's shape take 490 ms as one conv, 230 ms by rows."""
+
+    _training_conv = staticmethod(conv_by_kernel_rows)
 
 
 def _conv3d_with_input_gradient_by_rows(x, kernel):
@@ -70,19 +76,14 @@ def _conv3d_with_input_gradient_by_rows(x, kernel):
     return conv(x, kernel)
 
 
-class PixelConv3D(layers.Conv3D):
+class PixelConv3D(_TrainsByKernelRows, layers.Conv3D):
     """fT's first Conv3D, on RGB pixels. An fD update needs its input gradient, a conv into
     3 channels: 160 ms at the paper's shape as TensorFlow's gradient, 70 ms by kernel rows.
     (Where nothing needs that gradient, as in a plain fT step, TensorFlow prunes it.)"""
 
+    _training_conv = staticmethod(_conv3d_with_input_gradient_by_rows)
+
     def __init__(self, filters: int, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        _check_plain(self, "PixelConv3D")
         if any(side % 2 == 0 for side in self.kernel_size):
             raise ValueError("PixelConv3D: odd kernel sides")
-
-    def call(self, inputs, training=False):
-        if not training:
-            return super().call(inputs)
-        x = _conv3d_with_input_gradient_by_rows(inputs, tf.convert_to_tensor(self.kernel))
-        return self.activation(x + self.bias if self.use_bias else x)
