@@ -16,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from ppvr_tf.models import conv3d
+
 
 def conv_by_kernel_rows(x, kernel):
     """``tf.nn.convolution(x, kernel, padding="SAME")`` with stride 1 (2-D or 3-D): a conv
@@ -69,14 +71,12 @@ def _conv3d_with_input_gradient_by_rows(x, kernel):
             # the input gradient of a "same" conv with an odd kernel is a "same" conv of g
             # with the kernel mirrored in space and its channel axes swapped
             mirrored = tf.transpose(tf.reverse(kernel, [0, 1, 2]), (0, 1, 2, 4, 3))
-            kernel_gradient = tf.raw_ops.Conv3DBackpropFilterV2(
-                input=x, filter_sizes=tf.shape(kernel), out_backprop=g, strides=[1] * 5, padding="SAME")
-            return conv_by_kernel_rows(g, mirrored), kernel_gradient
+            return conv_by_kernel_rows(g, mirrored), conv3d.filter_gradient(x, kernel.shape, g)
         return tf.nn.convolution(x, kernel, padding="SAME"), gradient
     return conv(x, kernel)
 
 
-class PixelConv3D(_TrainsByKernelRows, layers.Conv3D):
+class PixelConv3D(_TrainsByKernelRows, conv3d.Conv3D):
     """fT's first Conv3D, on RGB pixels. An fD update needs its input gradient, a conv into
     3 channels: 160 ms at the paper's shape as TensorFlow's gradient, 70 ms by kernel rows.
     (Where nothing needs that gradient, as in a plain fT step, TensorFlow prunes it.)"""

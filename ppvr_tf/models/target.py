@@ -4,6 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers, regularizers
 
+from ppvr_tf.models.conv3d import Conv3D
 from ppvr_tf.models.fast_conv import PixelConv3D
 
 
@@ -21,7 +22,7 @@ def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float =
     reg = regularizers.L2(weight_decay) if weight_decay else None
 
     def conv(x, filters: int, first: bool = False):
-        conv3d = PixelConv3D if first else layers.Conv3D  # PixelConv3D: a faster input gradient
+        conv3d = PixelConv3D if first else Conv3D  # PixelConv3D: a faster input gradient
         x = conv3d(max(4, int(round(filters * width))), 3, padding="same",
                    use_bias=not batch_norm, kernel_regularizer=reg)(x)
         if batch_norm:
