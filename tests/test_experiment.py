@@ -192,9 +192,12 @@ def test_the_two_fold_evaluation_trains_its_fresh_models_in_the_run_precision(mo
     assert keras.config.dtype_policy().name == "float32"  # the policy ends with the evaluation
 
 
-@pytest.mark.parametrize("cpu_flags, expected", [("fpu avx512f avx512_bf16 amx_tile", "mixed_bfloat16"),
-                                                 ("fpu sse4_2 avx2", "float32")])
-def test_auto_precision_is_bf16_only_where_the_cpu_has_bf16_units(tmp_path, cpu_flags, expected):
+@pytest.mark.parametrize("cpu_flags, expected", [
+    ("fpu avx512f avx512_bf16 amx_bf16 amx_tile", "mixed_bfloat16"),  # AMX (Sapphire Rapids)
+    ("fpu avx512f avx512_vnni avx512_bf16", "mixed_bfloat16"),  # AVX512-BF16, no AMX (Zen 4)
+    ("fpu avx512f avx512_vnni", "float32"),  # AVX-512 without bf16: emulated
+    ("fpu sse4_2 avx2", "float32")])
+def test_auto_precision_is_bf16_only_on_the_cpus_it_was_shown_to_train_on(tmp_path, cpu_flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {cpu_flags}\n\nprocessor\t: 1\nflags\t\t: {cpu_flags}\n")
     assert precision.resolve("auto", str(cpuinfo)) == expected

@@ -25,7 +25,8 @@ flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
 flags.DEFINE_enum("precision", "float32", [*PRECISIONS, AUTO],
                   "Arithmetic of training and of the two-fold evaluation's fresh models: float32, or "
                   "mixed_bfloat16 (bf16 compute, float32 variables and outputs; fast on CPUs with AMX "
-                  "or AVX512-BF16), or auto (mixed_bfloat16 on such CPUs, float32 elsewhere). "
+                  "or AVX512-BF16), or auto (mixed_bfloat16 on the CPU kinds it was shown to train "
+                  "on, precision.SHOWN_TO_TRAIN; float32 elsewhere). "
                   "Exported models are float32.")
 flags.DEFINE_integer("checkpoint_every", 50, "Steps between checkpoints (one Keras epoch).")
 flags.DEFINE_integer("seed", 0, "Seed of weights and data order.")
