@@ -1,12 +1,13 @@
-"""A Conv3D whose bfloat16 gradients are right on every x86 oneDNN kernel.
+"""A Conv3D whose bfloat16 gradients are right on x86 CPUs with and without AMX.
 
 oneDNN 3.7 (TensorFlow 2.21) computes a bf16 3-D filter gradient with
 ``jit_bf16:avx512_core_bf16`` on CPUs that have AVX512-BF16 but no AMX. That kernel
 mishandles depth padding when a "same" kernel is deeper than its input (1 < D < kd):
 the filter gradient comes back NaN, or wrong by orders of magnitude. C3D meets the case
 at depth 2 (T = 4, 8 or 16 frames after its temporal pools), so bf16 training diverged
-within a few steps there. AMX CPUs run ``brgconv_bwd_w:avx512_core_amx`` instead, which
-is right; float32 and "valid" convolutions are right on both (``tests/test_conv3d.py``).
+within a few steps there. On AMX CPUs oneDNN takes its brgemm kernel, listed before this
+one, and is right; float32 and "valid" convolutions are right on both
+(``tests/test_conv3d.py``, ``docs/mixed_precision.md``).
 
 Where the case can arise in bf16, the filter gradient is computed on the explicitly
 zero-padded input with "valid" padding: the same sum, through a kernel that computes it
