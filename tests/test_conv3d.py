@@ -19,7 +19,8 @@ def _twin(make, dtype: str, shape):
     """The layer or model ``make()`` builds, in ``dtype``'s policy, with float32 weights."""
     with precision.policy(dtype):
         model = make()
-        model.build(shape) if isinstance(model, keras.layers.Layer) and not model.built else None
+        if not model.built:
+            model.build(shape)
     return model
 
 

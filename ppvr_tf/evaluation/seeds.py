@@ -23,8 +23,8 @@ def load(path: str) -> dict:
         with open(path) as f:
             results = json.load(f)
         degraded = results["degraded"]
-        return {"path": path, "seed": results["config"]["seed"], "precision": results["config"].get("precision"),
-                "budget_metric": results["budget_metric"], **{m: float(degraded[m]) for m in METRICS}}
+        return {"seed": results["config"]["seed"], "budget_metric": results["budget_metric"],
+                **{m: float(degraded[m]) for m in METRICS}}
     except (OSError, json.JSONDecodeError) as error:
         raise SeedsError(f"{path}: cannot read it as JSON ({error})") from None
     except (KeyError, TypeError, ValueError) as error:

@@ -15,6 +15,8 @@ correctly. The forward conv and the input gradient keep their own (correct) kern
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import tensorflow as tf
 from keras import layers
 
@@ -43,19 +45,28 @@ def filter_gradient(x, kernel_shape, upstream):
                                               strides=[1] * 5, padding=padding)
 
 
-def conv3d_same(x, kernel):
-    """``tf.nn.convolution(x, kernel, padding="SAME")``, stride 1, whose kernel gradient is
-    ``filter_gradient``'s. Only the gradient changes route: the forward conv and the input
-    gradient are right as they are (and an explicit pad in the forward graph would stop
-    grappler's remapper fusing the graph's other ops)."""
+def _input_gradient(upstream, x, kernel):
+    return tf.raw_ops.Conv3DBackpropInputV2(input_sizes=tf.shape(x), filter=kernel, out_backprop=upstream,
+                                            strides=[1] * 5, padding="SAME")
+
+
+def conv3d_same(x, kernel, input_gradient: Callable = _input_gradient):
+    """``tf.nn.convolution(x, kernel, padding="SAME")``, stride 1, with a written-out
+    gradient: ``input_gradient(upstream, x, kernel)`` to x (TensorFlow's own by default)
+    and ``filter_gradient`` to the kernel. The forward conv stays as it is (an explicit pad
+    in the forward graph would stop grappler's remapper fusing the graph's other ops)."""
     @tf.custom_gradient
     def conv(x, kernel):
         def gradient(upstream):
-            return (tf.raw_ops.Conv3DBackpropInputV2(input_sizes=tf.shape(x), filter=kernel,
-                                                     out_backprop=upstream, strides=[1] * 5, padding="SAME"),
-                    filter_gradient(x, kernel.shape, upstream))
+            return input_gradient(upstream, x, kernel), filter_gradient(x, kernel.shape, upstream)
         return tf.nn.convolution(x, kernel, padding="SAME"), gradient
     return conv(x, kernel)
+
+
+def is_stride_one_same(layer: layers.Layer) -> bool:
+    """A conv layer that pads "same" with stride 1, dilation 1, channels last."""
+    return (layer.padding, set(layer.strides), set(layer.dilation_rate), layer.data_format) == (
+        "same", {1}, {1}, "channels_last")
 
 
 class Conv3D(layers.Conv3D):
@@ -63,8 +74,6 @@ class Conv3D(layers.Conv3D):
     ``filter_gradient``, where ``pads_explicitly`` (bf16, kernel deeper than the clip)."""
 
     def convolution_op(self, inputs, kernel):
-        plain = (self.padding, set(self.strides), set(self.dilation_rate), self.data_format) != (
-            "same", {1}, {1}, "channels_last")
-        if plain or not pads_explicitly(inputs, kernel.shape[0]):
+        if not is_stride_one_same(self) or not pads_explicitly(inputs, kernel.shape[0]):
             return super().convolution_op(inputs, kernel)
         return conv3d_same(inputs, tf.convert_to_tensor(kernel))

@@ -46,8 +46,7 @@ class _TrainsByKernelRows:
 
     def __init__(self, filters: int, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        if (self.padding, set(self.strides), set(self.dilation_rate), self.data_format) != (
-                "same", {1}, {1}, "channels_last"):
+        if not conv3d.is_stride_one_same(self):
             raise ValueError(f"{type(self).__name__}: padding 'same', stride 1, dilation 1, channels last")
 
     def call(self, inputs, training=False):
@@ -64,16 +63,15 @@ class RowwiseConv2D(_TrainsByKernelRows, layers.Conv2D):
     _training_conv = staticmethod(conv_by_kernel_rows)
 
 
+def _input_gradient_by_rows(upstream, x, kernel):
+    """The input gradient of a "same" conv with an odd kernel: a "same" conv of the upstream
+    gradient with the kernel mirrored in space and its channel axes swapped."""
+    mirrored = tf.transpose(tf.reverse(kernel, [0, 1, 2]), (0, 1, 2, 4, 3))
+    return conv_by_kernel_rows(upstream, mirrored)
+
+
 def _conv3d_with_input_gradient_by_rows(x, kernel):
-    @tf.custom_gradient
-    def conv(x, kernel):
-        def gradient(g):
-            # the input gradient of a "same" conv with an odd kernel is a "same" conv of g
-            # with the kernel mirrored in space and its channel axes swapped
-            mirrored = tf.transpose(tf.reverse(kernel, [0, 1, 2]), (0, 1, 2, 4, 3))
-            return conv_by_kernel_rows(g, mirrored), conv3d.filter_gradient(x, kernel.shape, g)
-        return tf.nn.convolution(x, kernel, padding="SAME"), gradient
-    return conv(x, kernel)
+    return conv3d.conv3d_same(x, kernel, input_gradient=_input_gradient_by_rows)
 
 
 class PixelConv3D(_TrainsByKernelRows, conv3d.Conv3D):
