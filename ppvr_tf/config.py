@@ -4,10 +4,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ppvr_tf.data import loader
+from ppvr_tf.data import loader, video
 from ppvr_tf.data.builders import pa_hmdb51, vispr
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
+from ppvr_tf.evaluation import attacks
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.models import baselines, budget, degradation
 from ppvr_tf.training import distribute, precision
@@ -87,6 +88,8 @@ class ExperimentConfig:
             fields = dict(raw[key])
             if key == "eval":
                 fields["attackers"] = tuple(fields["attackers"])
+                if "attacks" in fields:  # results/1 runs had only scratch attackers
+                    fields["attacks"] = tuple(fields["attacks"])
             if key == "model" and "motion_thresholds" in fields:  # older runs have none
                 fields["motion_thresholds"] = tuple(fields["motion_thresholds"])
             raw[key] = kind(**fields)
@@ -141,6 +144,11 @@ def validate(cfg: ExperimentConfig) -> None:
                 budget.check_frame_size(name, d.height, d.width)
             except ValueError as error:
                 raise ConfigError(flag, str(error)) from None
+    if not e.attacks:
+        raise ConfigError("attacks", "needs at least one attack")
+    for attack in e.attacks:
+        _one_of("attacks", attack, attacks.ATTACKS)
+    _positive("attacker_seeds", e.attacker_seeds)
     if cfg.precision not in precision.PRECISIONS:
         raise ConfigError("precision", f"must be one of {', '.join(precision.PRECISIONS)}, got {cfg.precision!r}")
     if cfg.strategy not in distribute.STRATEGIES:
@@ -202,6 +210,7 @@ def _validate_source(cfg: ExperimentConfig) -> None:
     for flag, value in (("resize_height", src.resize_height), ("resize_width", src.resize_width),
                         ("clips_per_video", src.clips_per_video), ("frame_stride", src.frame_stride)):
         _positive(flag, value)
+    _one_of("clip_selection", src.clip_selection, video.SELECTIONS)
     if d.height > src.resize_height or d.width > src.resize_width:
         raise ConfigError("frame_height", f"the crop {d.height}x{d.width} is larger than the resized "
                                           f"frames {src.resize_height}x{src.resize_width}")

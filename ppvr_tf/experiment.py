@@ -24,7 +24,7 @@ from ppvr_tf import reporting
 from ppvr_tf.config import ConfigError, ExperimentConfig, validate
 from ppvr_tf.data import loader, pipeline
 from ppvr_tf.data.pipeline import Dataset
-from ppvr_tf.evaluation import two_fold
+from ppvr_tf.evaluation import attacks, two_fold
 from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
 from ppvr_tf.models import baselines, budget, degradation, target
@@ -199,23 +199,28 @@ def budget_task_name(cfg: ExperimentConfig) -> str:
     return f"{name}->{src.privacy_test_dataset}" if src.privacy_test_dataset else name
 
 
-def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, target_model) -> dict:
+def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, target_model
+                     ) -> tuple[dict, keras.Model | None]:
     """results.json's evaluation part: the fD (with ``target_model``, or a fresh fT when it
-    is None) beside the raw reference (identity fD, fresh fT; None if not evaluated)."""
+    is None) beside the raw reference (identity fD, fresh fT; None if not evaluated); and
+    the reconstruction attack's inversion network g (None if it did not run)."""
     factory, run_kind = target_factory(cfg), kind(cfg)
-    raw = None
+    raw, raw_attackers = None, two_fold.RawAttackers()  # raw-trained attackers serve both
     with precision.policy(cfg.precision):  # the fresh fT and attackers train as fD did
         if cfg.eval.evaluate_raw and run_kind != "raw":
-            raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
-                                    target_factory=factory, seed=cfg.seed, label="raw")
-        learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model,
-                                    target_factory=factory, seed=cfg.seed, label="degraded")
+            raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None, target_factory=factory,
+                                    seed=cfg.seed, label="raw", raw_attackers=raw_attackers, is_raw=True)
+        learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model, target_factory=factory,
+                                    seed=cfg.seed, label="degraded", raw_attackers=raw_attackers,
+                                    is_raw=run_kind == "raw")
     raw = learned if run_kind == "raw" else raw
+    chance = chance_levels(dataset)
     return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": run_kind,
             "degradation": describe(cfg), "method": cfg.schedule.method if run_kind == "learned" else None,
             "budget_task": budget_task_name(cfg), "budget_labels": list(dataset.budget_task.names),
-            "budget_metric": dataset.budget_task.metric,
-            "chance": chance_levels(dataset), "raw": raw and raw.to_json(), "degraded": learned.to_json()}
+            "budget_metric": dataset.budget_task.metric, "chance": chance,
+            "raw": raw and raw.to_json(), "degraded": learned.to_json(),
+            "warnings": reporting.near_chance_warnings(raw and raw.to_json(), chance)}, learned.inversion
 
 
 def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict | None:
@@ -245,12 +250,12 @@ def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict | No
         if trained is None:
             return None
         fd, ft, training = trained
-    results = two_fold_results(cfg, dataset, fd, ft)
+    results, inversion = two_fold_results(cfg, dataset, fd, ft)
     results["training"] = training
     results["seconds"] = round(time.time() - started, 1)
     results["data"] = data_summary
     results["config"] = dataclasses.asdict(cfg)
-    write_outputs(results, dataset, fd, workdir, title=f"{cfg.dataset}: {describe(cfg)}")
+    write_outputs(results, dataset, fd, inversion, workdir, title=f"{cfg.dataset}: {describe(cfg)}")
     return results
 
 
@@ -311,11 +316,18 @@ def describe(cfg: ExperimentConfig) -> str:
             f"restart every {s.restart_every or '-'}")
 
 
-def write_outputs(results: dict, dataset: Dataset, frame_filter, workdir: Workdir, title: str) -> None:
+def write_outputs(results: dict, dataset: Dataset, frame_filter, inversion: keras.Model | None,
+                  workdir: Workdir, title: str) -> None:
     reporting.write_results(workdir.results, results)
     reporting.tradeoff_plot(workdir.plot, results, title)
+    write_frames(workdir.frames, dataset, frame_filter, inversion)
+
+
+def write_frames(path: str, dataset: Dataset, frame_filter, inversion: keras.Model | None) -> None:
+    """frames.png: test clips raw, through fD and, if the attack ran, reconstructed by g."""
     clips = dataset.test.head(4)
-    raw = pipeline.to_unit_range(clips).numpy()
-    degraded = pipeline.to_unit_range(two_fold.degrade(frame_filter, clips)).numpy()
-    reporting.frames_figure(workdir.frames, raw, degraded,
-                            [dataset.action_names[a] for a in dataset.test.actions[:4]])
+    degraded = two_fold.degrade(frame_filter, clips)
+    rows = {"raw": pipeline.to_unit_range(clips).numpy(), "fD(X)": pipeline.to_unit_range(degraded).numpy()}
+    if inversion is not None:
+        rows["g(fD(X))"] = pipeline.to_unit_range(attacks.reconstruct(inversion, degraded)).numpy()
+    reporting.frames_figure(path, rows, [dataset.action_names[a] for a in dataset.test.actions[:4]])

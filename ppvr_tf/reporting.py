@@ -1,9 +1,9 @@
 """What a run leaves for people: results.json, the trade-off plot, a table, frames.
 
-results.json (schema ``ppvr_tf.results/1``)::
+results.json (schema ``ppvr_tf.results/2``)::
 
     {
-      "schema": "ppvr_tf.results/1",
+      "schema": "ppvr_tf.results/2",
       "dataset": "synthetic", "kind": "raw" | "baseline" | "learned",
       "degradation": "transformer fD, entropy, M=1, restart every -",
       "method": "entropy" (learned runs; else null), "budget_task": "identity",
@@ -11,15 +11,19 @@ results.json (schema ``ppvr_tf.results/1``)::
       "chance": {"target_accuracy": float, "budget_score": float},
       "raw":      <two-fold result of the identity fD> (null with --noevaluate_raw),
       "degraded": <two-fold result of the run's fD: learned, a baseline, or the raw video>,
+      "warnings": [str, ...] (raw models that scored near chance: the evaluation did not learn),
       "training": {"total_steps", "iterations", "restarts", "steps_per_phase",
                    "capped_loops", "seconds"} (null when nothing was trained),
       "config": <the experiment configuration>
     }
 
 A two-fold result is ``{"target_accuracy": A_T, "budget_score": A_B^N,
-"budget_metric", "target_model": "trained" | "fresh", "attackers": [{"name",
-"score", "per_attribute", "seconds"}, ...]}``; scores are in [0, 1], A_B^N is the
-best attacker's score.
+"worst_case_budget_score", "budget_metric", "target_model": "trained" | "fresh",
+"attackers": [...], "attacks": [...]}``. Each attack is ``{"name", "kind" (scratch,
+temporal, pretrained, reconstruction), "score" (best seed), "scores" (each seed), "mean",
+"per_attribute", "macro_f1", "seconds"}``, reconstruction adds ``"psnr_db"``;
+``attackers`` lists the scratch ones. Scores are in [0, 1]; A_B^N is the best scratch
+attacker's score (the paper's), the worst case the best score of any attack and seed.
 """
 from __future__ import annotations
 
@@ -33,28 +37,55 @@ import numpy as np  # noqa: E402
 
 from ppvr_tf.io_utils import atomic_write_text, save_png  # noqa: E402
 
-SCHEMA = "ppvr_tf.results/1"
+SCHEMA = "ppvr_tf.results/2"
+NEAR_CHANCE = 0.1  # a score less than this share of the way from chance to perfect
 
 
 def write_results(path: str, results: dict) -> None:
     atomic_write_text(path, json.dumps(results, indent=2, sort_keys=False) + "\n")
 
 
+def worst_case(two_fold: dict) -> float:
+    """The worst-case privacy score of a two-fold result (results/1 files: A_B^N)."""
+    return two_fold.get("worst_case_budget_score", two_fold["budget_score"])
+
+
+def near_chance_warnings(raw: dict | None, chance: dict) -> list[str]:
+    """The raw reference's models that did not learn: a degraded score beside them means nothing."""
+    if raw is None:
+        return []
+
+    def near(score, level):
+        return score < level + NEAR_CHANCE * (1.0 - level)
+    found = []
+    if near(raw["target_accuracy"], chance["target_accuracy"]):
+        found.append(f"raw fT scored {raw['target_accuracy']:.3f}, near chance {chance['target_accuracy']:.3f}: "
+                     "the action model did not learn; A_T of this run measures nothing")
+    for attack in raw.get("attacks", raw["attackers"]):
+        if near(attack["score"], chance["budget_score"]):
+            found.append(f"raw attacker {attack['name']} scored {attack['score']:.3f}, near chance "
+                         f"{chance['budget_score']:.3f}: it did not learn; train it longer or on more data")
+    return found
+
+
 def summary_table(results: dict) -> str:
     metric = results["budget_metric"]
-    rows = [("", "A_T (action acc)", f"A_B^N ({metric}, best attacker)", "attackers")]
+    rows = [("", "A_T (action acc)", f"A_B^N ({metric}, scratch)", "worst case", "attacks (best seed)")]
     for key in ("raw", "degraded"):
         r = results[key]
         if r is None:  # the raw reference was not evaluated (a sweep has it as its own run)
             continue
-        attackers = ", ".join(f"{a['name']}={a['score']:.3f}" for a in r["attackers"])
-        rows.append((key, f"{r['target_accuracy']:.3f}", f"{r['budget_score']:.3f}", attackers))
+        attacks = ", ".join(f"{a['name']}={a['score']:.3f}" for a in r.get("attacks", r["attackers"]))
+        rows.append((key, f"{r['target_accuracy']:.3f}", f"{r['budget_score']:.3f}", f"{worst_case(r):.3f}",
+                     attacks))
     chance = results.get("chance", {})
     if chance:
-        rows.append(("chance", f"{chance['target_accuracy']:.3f}", f"{chance['budget_score']:.3f}", ""))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        rows.append(("chance", f"{chance['target_accuracy']:.3f}", f"{chance['budget_score']:.3f}",
+                     f"{chance['budget_score']:.3f}", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += [f"WARNING: {w}" for w in results.get("warnings", [])]
     return "\n".join(lines)
 
 
@@ -67,15 +98,15 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
         r = results[key]
         if r is None:
             continue
-        ax.scatter(r["budget_score"], r["target_accuracy"], c=colour, marker=marker, s=160,
+        ax.scatter(worst_case(r), r["target_accuracy"], c=colour, marker=marker, s=160,
                    label=label, zorder=3)
-        scores = [a["score"] for a in r["attackers"]]
+        scores = [s for a in r.get("attacks", r["attackers"]) for s in a.get("scores", [a["score"]])]
         ax.scatter(scores, [r["target_accuracy"]] * len(scores), c=colour, marker="|", s=120,
                    alpha=0.5, zorder=2)
     raw, deg = results["raw"], results["degraded"]
     if raw is not None:
-        ax.annotate("", xy=(deg["budget_score"], deg["target_accuracy"]),
-                    xytext=(raw["budget_score"], raw["target_accuracy"]),
+        ax.annotate("", xy=(worst_case(deg), deg["target_accuracy"]),
+                    xytext=(worst_case(raw), raw["target_accuracy"]),
                     arrowprops={"arrowstyle": "->", "color": "gray"})
         ax.axhline(raw["target_accuracy"], ls="--", c="magenta", lw=1, label="A_T on raw video")
     chance = results.get("chance")
@@ -84,8 +115,8 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
         ax.axhline(chance["target_accuracy"], ls=":", c="gray")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"A_B^N: privacy leak, best of {len(deg['attackers'])} fresh attackers "
-                  f"({results['budget_metric']}) - lower is better")
+    ax.set_xlabel(f"privacy leak: worst case over {len(deg.get('attacks', deg['attackers']))} attacks, "
+                  f"ticks each attack and seed ({results['budget_metric']}) - lower is better", fontsize=8)
     ax.set_ylabel("A_T: action accuracy - higher is better")
     ax.set_title(title)
     ax.grid(alpha=0.3)
@@ -94,20 +125,19 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
     plt.close(fig)
 
 
-def frames_figure(path: str, raw: np.ndarray, degraded: np.ndarray, titles: list[str]) -> None:
-    """Rows of clips: raw frames above their degraded versions."""
-    n, t = raw.shape[:2]
-    fig, axes = plt.subplots(2 * n, t, figsize=(1.2 * t, 2.5 * n), squeeze=False)
+def frames_figure(path: str, rows: dict[str, np.ndarray], titles: list[str]) -> None:
+    """For each clip, one row of frames per version ({"raw": clips, "fD(X)": clips, ...})."""
+    n, t = next(iter(rows.values())).shape[:2]
+    k = len(rows)
+    fig, axes = plt.subplots(k * n, t, figsize=(1.2 * t, 1.25 * k * n), squeeze=False)
     for i in range(n):
-        for j in range(t):
-            for row, clip in ((2 * i, raw), (2 * i + 1, degraded)):
-                ax = axes[row][j]
-                ax.imshow(np.clip(clip[i, j], 0, 1), interpolation="nearest")
+        for r, (name, clips) in enumerate(rows.items()):
+            for j in range(t):
+                ax = axes[k * i + r][j]
+                ax.imshow(np.clip(clips[i, j], 0, 1), interpolation="nearest")
                 ax.set_xticks([])
                 ax.set_yticks([])
-            if j == 0:
-                axes[2 * i][0].set_ylabel("raw", fontsize=7)
-                axes[2 * i + 1][0].set_ylabel("fD(X)", fontsize=7)
-        axes[2 * i][0].set_title(titles[i], fontsize=8, loc="left")
+            axes[k * i + r][0].set_ylabel(name, fontsize=7)
+        axes[k * i][0].set_title(titles[i], fontsize=8, loc="left")
     save_png(path, fig)
     plt.close(fig)

@@ -116,8 +116,8 @@ def run_all(runs: list[Run], workdir: str, common: list[str], jobs: int = 1) -> 
                 logging.error("[%d/%d] %s: failed after %.0f s (exit %d)", index, total, run.name, seconds, code)
                 continue
             p = load_point(workdir, run)
-            logging.info("[%d/%d] %s: %.0f s, A_T %.3f, A_B^N %.3f", index, total, run.name, seconds,
-                         p.target_accuracy, p.budget_score)
+            logging.info("[%d/%d] %s: %.0f s, A_T %.3f, A_B^N %.3f, worst case %.3f", index, total, run.name,
+                         seconds, p.target_accuracy, p.budget_score, p.worst_case_budget_score)
     points = [load_point(workdir, run) for run in runs if os.path.exists(results_path(workdir, run))]
     if points:
         tradeoff.write_all(workdir, points, title=f"{len(points)} runs: privacy against utility")

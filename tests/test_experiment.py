@@ -18,7 +18,7 @@ import tensorflow as tf
 from conftest import ROOT, TINY
 from ppvr_tf import experiment
 from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig, validate
-from ppvr_tf.evaluation import two_fold
+from ppvr_tf.evaluation import attacks
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import degradation
@@ -38,7 +38,8 @@ def tiny_config(**schedule) -> ExperimentConfig:
                                    "pretrain_budget_steps": 2, "max_target_steps": 2, "max_budget_steps": 2,
                                    **schedule}),
         optim=OptimConfig(batch_size=8, lr_degradation=1e-3, lr_target=1e-3, lr_budget=1e-3),
-        eval=EvalConfig(attackers=("cnn@0.25",), attacker_epochs=1, target_epochs=1),
+        eval=EvalConfig(attackers=("cnn@0.25",), attacks=("scratch",), attacker_seeds=1, attacker_epochs=1,
+                        target_epochs=1),
         checkpoint_every=4)
 
 
@@ -112,6 +113,14 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
         assert 0.0 <= part["target_accuracy"] <= 1.0 and 0.0 <= part["budget_score"] <= 1.0
         assert part["budget_metric"] == "accuracy" and len(part["attackers"]) == 2
         assert part["budget_score"] == max(a["score"] for a in part["attackers"])
+        assert part["worst_case_budget_score"] == max(a["score"] for a in part["attacks"])
+        assert part["worst_case_budget_score"] >= part["budget_score"]
+    assert results["schema"] == "ppvr_tf.results/2" and isinstance(results["warnings"], list)
+    # on raw video the pretrained and reconstruction attacks would repeat the scratch ones
+    assert [a["kind"] for a in results["raw"]["attacks"]] == ["scratch", "scratch", "temporal"]
+    kinds = [a["kind"] for a in results["degraded"]["attacks"]]
+    assert kinds == ["scratch", "scratch", "temporal", "pretrained", "reconstruction", "reconstruction"]
+    assert all(a["psnr_db"] > 0 for a in results["degraded"]["attacks"] if a["kind"] == "reconstruction")
     for name in ("tradeoff.png", "frames.png", "saved_model/degradation/saved_model.pb",
                  "saved_model/target/saved_model.pb", "config.json"):
         assert os.path.exists(os.path.join(workdir, name)), name
@@ -120,11 +129,14 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
     out = str(tmp_path / "eval.json")
     run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.evaluate",
                           f"--saved_model={workdir}/saved_model/degradation", f"--output={out}",
+                          "--attacks=scratch,reconstruction",
                           "--precision=mixed_bfloat16"],  # the fresh attackers' arithmetic only
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     evaluated = json.load(open(out))
     assert (results["config"]["precision"], evaluated["config"]["precision"]) == ("float32", "mixed_bfloat16")
+    assert [a["kind"] for a in evaluated["degraded"]["attacks"]] == ["scratch"] * 2 + ["reconstruction"] * 2
+    assert os.path.exists(tmp_path / "frames.png")  # raw, fD(X) and g(fD(X)) beside the results
     # the same fD and fT on the same test clips give the same A_T
     assert evaluated["degraded"]["target_accuracy"] == pytest.approx(results["degraded"]["target_accuracy"])
 
@@ -180,13 +192,13 @@ def test_mixed_bfloat16_trains_in_bf16_and_exports_float32_models(tmp_path):
 def test_the_two_fold_evaluation_trains_its_fresh_models_in_the_run_precision(monkeypatch):
     cfg = dataclasses.replace(tiny_config(), precision="mixed_bfloat16")
     policies = []
-    fit = two_fold._fit
+    fit = attacks.fit_model
 
     def spy(model, *args, **kwargs):
         policies.append(model.dtype_policy.name)
         return fit(model, *args, **kwargs)
-    monkeypatch.setattr(two_fold, "_fit", spy)
-    results = experiment.two_fold_results(cfg, experiment.load_dataset(cfg), lambda frames: frames, None)
+    monkeypatch.setattr(attacks, "fit_model", spy)
+    results, _ = experiment.two_fold_results(cfg, experiment.load_dataset(cfg), lambda frames: frames, None)
     assert policies == ["mixed_bfloat16"] * 4  # raw and degraded: a fresh fT and one attacker each
     assert 0.0 <= results["degraded"]["target_accuracy"] <= 1.0
     assert keras.config.dtype_policy().name == "float32"  # the policy ends with the evaluation

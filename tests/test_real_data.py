@@ -1,6 +1,7 @@
 """The parsers against the real published files in ../shared/data (skipped if absent)."""
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -123,3 +124,33 @@ def test_real_clips_decode():
     assert all(c.shape == (8, 120, 160, 3) and np.all(np.diff(w) == 2) for c, w in surveillance)
     photo = video.read_image(shared("opencv_samples", "messi5.jpg"), spec)
     assert photo.shape == (1, 120, 160, 3)
+
+
+def test_motion_selection_finds_the_clips_where_people_move_in_real_kth_footage():
+    """KTH runners cross the frame and leave it empty: evenly spaced clips show empty
+    scenes, the clips picked by frame differences show the runner."""
+    path = shared("kth_dev", "running", "person01_running_d1.mp4")
+    spec = video.ClipSpec(num_frames=8, height=60, width=80, clips_per_video=4, frame_stride=2)
+    every = video.read_video(path, spec)
+    energy = video.motion_energy(every)
+    moving = video.read_clips(path, dataclasses.replace(spec, selection="motion"))
+    even = video.read_clips(path, spec)
+    assert len(moving) == len(even) == 4
+    spans = [(int(w[0]), int(w[-1])) for _, w in moving]
+    assert all(b[0] > a[1] for a, b in zip(spans, spans[1:]))  # in time order, not overlapping
+    for clip, window in moving:
+        np.testing.assert_array_equal(clip, every[window])
+
+    def motion(windows):
+        return np.mean([energy[w].sum() for _, w in windows])
+    assert motion(moving) > 1.5 * motion(even)
+    assert video.ClipSpec(selection="motion").name.endswith("_motion")  # a different cache
+    assert "_motion" not in spec.name
+
+
+def test_motion_selection_in_a_short_video_overlaps_rather_than_fails():
+    frames = np.zeros((10, 8, 8, 3), np.uint8)
+    frames[6:, 2:4, 2:4] = 255  # something appears at frame 6
+    spec = video.ClipSpec(num_frames=4, height=8, width=8, clips_per_video=3, selection="motion")
+    windows = video.motion_windows(frames, spec)
+    assert len(windows) == 3 and all(6 in w for w in windows)  # too short to keep them apart

@@ -14,10 +14,15 @@ from ppvr_tf import sweep
 from ppvr_tf.evaluation import tradeoff
 
 
-def _results(kind: str, a_t: float, a_b: float, degradation: str = "downsample", rate: int = 4) -> dict:
+def _results(kind: str, a_t: float, a_b: float, degradation: str = "downsample", rate: int = 4,
+             worst: float | None = None) -> dict:
+    """A results.json; without ``worst``, a results/1 file (no attack suite: the worst case is A_B^N)."""
     model = {"degradation": degradation, "downsample_rate": rate, "blur_sigma": 2.0, "num_budget_models": 1}
+    degraded = {"target_accuracy": a_t, "budget_score": a_b}
+    if worst is not None:
+        degraded["worst_case_budget_score"] = worst
     return {"kind": kind, "degradation": f"{degradation} r={rate}", "budget_metric": "accuracy",
-            "degraded": {"target_accuracy": a_t, "budget_score": a_b}, "config": {"model": model}}
+            "degraded": degraded, "config": {"model": model}}
 
 
 def test_pareto_front_and_who_beats_whom():
@@ -34,20 +39,29 @@ def test_pareto_front_and_who_beats_whom():
     assert by_name["down"].strength == 4 and by_name["blur"].strength == 2.0
 
 
+def test_the_front_is_judged_on_the_worst_case_not_on_scratch_attackers():
+    fooled_scratch = tradeoff.point("fd", _results("learned", 0.95, 0.10, "transformer", worst=0.80))
+    honest = tradeoff.point("down", _results("baseline", 0.95, 0.30, worst=0.40))
+    assert fooled_scratch.budget_score < honest.budget_score  # A_B^N alone would rank fd first
+    assert tradeoff.dominated_by(fooled_scratch, [fooled_scratch, honest]) == ["down"]
+    assert [p.name for p in tradeoff.pareto_front([fooled_scratch, honest])] == ["down"]
+
+
 def test_table_files_match_the_results(tmp_path):
-    points = [tradeoff.point("raw", _results("raw", 0.99, 0.98, "identity")),
-              tradeoff.point("down_8", _results("baseline", 0.55, 0.40, rate=8)),
-              tradeoff.point("fd", _results("learned", 0.97, 0.35, "transformer"))]
+    points = [tradeoff.point("raw", _results("raw", 0.99, 0.98, "identity", worst=0.99)),
+              tradeoff.point("down_8", _results("baseline", 0.55, 0.40, rate=8, worst=0.45)),
+              tradeoff.point("fd", _results("learned", 0.97, 0.35, "transformer", worst=0.42))]
     paths = tradeoff.write_all(str(tmp_path), points, "test")
     assert os.path.getsize(paths["png"]) > 10_000
     with open(paths["csv"]) as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[:4] == ["name", "kind", "target_accuracy", "budget_score"]
+    assert list(rows[0])[:5] == ["name", "kind", "target_accuracy", "budget_score", "worst_case_budget_score"]
+    assert [float(r["worst_case_budget_score"]) for r in rows] == [0.99, 0.45, 0.42]
     assert [(r["name"], r["kind"], float(r["target_accuracy"]), float(r["budget_score"])) for r in rows] == [
         ("raw", "raw", 0.99, 0.98), ("down_8", "baseline", 0.55, 0.40), ("fd", "learned", 0.97, 0.35)]
     assert rows[1]["dominated_by"] == "fd" and rows[2]["pareto"] == "True"
     markdown = open(paths["md"]).read()
-    assert "| fd | learned | transformer r=4 | 97.0 | 35.0 | yes |" in markdown
+    assert "| fd | learned | transformer r=4 | 97.0 | 35.0 | 42.0 | yes |" in markdown
 
 
 def test_run_specs_are_checked(monkeypatch):
@@ -137,9 +151,14 @@ def test_ppvr_sweep_runs_baselines_end_to_end_and_resumes(tmp_path):
         assert row["kind"] == results["kind"] == ("raw" if name == "raw" else "baseline")
         assert float(row["target_accuracy"]) == round(results["degraded"]["target_accuracy"], 4)
         assert float(row["budget_score"]) == round(results["degraded"]["budget_score"], 4)
+        assert float(row["worst_case_budget_score"]) == round(results["degraded"]["worst_case_budget_score"], 4)
+        if name != "raw":  # the whole suite on frames of another size and on whole-clip encodings
+            kinds = {a["kind"] for a in results["degraded"]["attacks"]}
+            assert kinds == {"scratch", "temporal", "pretrained", "reconstruction"}, name
         assert results["training"] is None
         assert (results["raw"] == results["degraded"]) if name == "raw" else results["raw"] is None
     assert os.path.getsize(tmp_path / "w" / "tradeoff.png") > 10_000
     second = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert second.returncode == 0 and second.stderr.count("finished earlier") == 4
+    assert "worst case" in first.stderr
     assert "running" not in second.stderr

@@ -27,7 +27,8 @@ from tflite_export.runtime import TFLiteFrameFilter
 CONFIG = ExperimentConfig(data=TINY, model=ModelConfig(fd_width=0.125, fd_residual_blocks=1, budget_family="cnn",
                                                      target_width=0.0625, target_fc_units=256),
                           optim=OptimConfig(batch_size=8),
-                          eval=EvalConfig(attackers=("cnn@0.25",), attacker_epochs=1, target_epochs=1))
+                          eval=EvalConfig(attackers=("cnn@0.25",), attacks=("scratch",), attacker_seeds=1,
+                                          attacker_epochs=1, target_epochs=1))
 
 
 def identity_trained_fd() -> keras.Model:

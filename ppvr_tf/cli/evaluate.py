@@ -31,6 +31,7 @@ _DATA_FLAGS = ("num_frames", "frame_height", "frame_width", "num_identities", "t
 # flag -> EvalConfig field
 _EVAL_FLAGS = {"attackers": "attackers", "attacker_epochs": "attacker_epochs", "attacker_lr": "attacker_lr",
                "attacker_train_frames": "attacker_train_frames", "attacker_seeds": "attacker_seeds",
+               "attacks": "attacks", "inversion_epochs": "inversion_epochs",
                "evaluate_raw": "evaluate_raw",
                "eval_target_epochs": "target_epochs", "eval_target_lr": "target_lr",
                "eval_patience": "patience", "eval_batch_size": "batch_size"}
@@ -45,6 +46,7 @@ def _config(metadata: dict):
     changed = {field: F[flag].value for flag, field in _EVAL_FLAGS.items() if F[flag].present}
     if changed:  # only what is given here; the rest as the run was evaluated
         changed["attackers"] = tuple(changed.get("attackers", cfg.eval.attackers))
+        changed["attacks"] = tuple(changed.get("attacks", cfg.eval.attacks))
         cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, **changed))
     if F["precision"].present:  # the fresh models' arithmetic on this machine
         cfg = dataclasses.replace(cfg, precision=resolve(F.precision))
@@ -96,11 +98,13 @@ def main(argv: list[str]) -> None:
     target = None
     if not F.fresh_target:
         target = ServingModel(F.target_saved_model or default_target)
-    results = experiment.two_fold_results(cfg, dataset, fd, target)
+    results, inversion = experiment.two_fold_results(cfg, dataset, fd, target)
     results["saved_model"] = os.path.abspath(F.saved_model)
     results["config"] = dataclasses.asdict(cfg)  # as evaluated
     if F.output:
         reporting.write_results(F.output, results)
+        experiment.write_frames(os.path.join(os.path.dirname(os.path.abspath(F.output)), "frames.png"),
+                                dataset, fd, inversion)
     print(reporting.summary_table(results))
 
 

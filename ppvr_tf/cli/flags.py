@@ -10,6 +10,7 @@ from absl import flags
 from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
+from ppvr_tf.evaluation.attacks import ATTACKS
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.training.distribute import STRATEGIES
 from ppvr_tf.training.precision import AUTO, PRECISIONS, resolve
@@ -49,7 +50,9 @@ flags.DEFINE_string("pa_view", "binary", "PA-HMDB51 labels: binary (can tell) or
 flags.DEFINE_string("cache_dir", "~/tensorflow_datasets", "Where decoded clips are cached (TFRecord).")
 flags.DEFINE_integer("resize_height", 120, "Real data: frames are resized to this height, then cropped.")
 flags.DEFINE_integer("resize_width", 160, "Real data: frames are resized to this width, then cropped.")
-flags.DEFINE_integer("clips_per_video", 1, "Real data: evenly spaced clips cut from each video.")
+flags.DEFINE_integer("clips_per_video", 1, "Real data: clips cut from each video.")
+flags.DEFINE_enum("clip_selection", "even", ["even", "motion"],
+                  "Real data: which clips: evenly spaced, or those where most moves (frame differences).")
 flags.DEFINE_integer("frame_stride", 1, "Real data: take every n-th frame within a clip.")
 flags.DEFINE_integer("limit_videos", 0, "Real data: at most this many videos per split (0: all).")
 flags.DEFINE_integer("decode_workers", 0, "Real data: decoding threads (0: one per CPU).")
@@ -109,7 +112,12 @@ flags.DEFINE_list("attackers", ["cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35"],
 flags.DEFINE_integer("attacker_epochs", 30, "Epochs of each fresh attacker (early-stopped).")
 flags.DEFINE_float("attacker_lr", 1e-3, "Learning rate of the fresh attackers.")
 flags.DEFINE_integer("attacker_train_frames", 2, "Random frames per clip in attacker training (0: all).")
-flags.DEFINE_integer("attacker_seeds", 1, "Train each attacker this many times (its score: the best).")
+flags.DEFINE_list("attacks", list(ATTACKS),
+                  "The attack suite of the privacy evaluation (the leak is the worst case over all): "
+                  "scratch (the zoo, from scratch on fD(X)), temporal (C3D on whole clips), pretrained "
+                  "(trained on raw X, fine-tuned on fD(X)), reconstruction (white box: g learns fD(X) -> X).")
+flags.DEFINE_integer("attacker_seeds", 3, "Run every attack this many times (its score: the best seed).")
+flags.DEFINE_integer("inversion_epochs", 15, "Epochs of the reconstruction attack's inversion network g.")
 flags.DEFINE_bool("evaluate_raw", True, "Also judge the raw video (a sweep judges it once, as its own run).")
 flags.DEFINE_integer("eval_target_epochs", 30, "Epochs of a freshly trained fT (raw reference).")
 flags.DEFINE_float("eval_target_lr", 1e-3, "Learning rate of a freshly trained fT.")
@@ -131,7 +139,8 @@ def source_config() -> SourceConfig:
         privacy_data_dir=F.privacy_data_dir, attribute_set=F.attribute_set,
         privacy_test_dataset=F.privacy_test_dataset, pa_hmdb51_dir=F.pa_hmdb51_dir, pa_view=F.pa_view,
         cache_dir=F.cache_dir, resize_height=F.resize_height, resize_width=F.resize_width,
-        clips_per_video=F.clips_per_video, frame_stride=F.frame_stride, limit_videos=F.limit_videos,
+        clips_per_video=F.clips_per_video, frame_stride=F.frame_stride, clip_selection=F.clip_selection,
+        limit_videos=F.limit_videos,
         decode_workers=F.decode_workers, strict=F.strict)
 
 
@@ -140,7 +149,8 @@ def eval_config() -> EvalConfig:
                       attacker_lr=F.attacker_lr, target_epochs=F.eval_target_epochs,
                       target_lr=F.eval_target_lr, patience=F.eval_patience,
                       batch_size=F.eval_batch_size, attacker_train_frames=F.attacker_train_frames,
-                      attacker_seeds=F.attacker_seeds, evaluate_raw=F.evaluate_raw)
+                      attacker_seeds=F.attacker_seeds, evaluate_raw=F.evaluate_raw, attacks=tuple(F.attacks),
+                      inversion_epochs=F.inversion_epochs)
 
 
 def _floats(flag: str, values: list[str]) -> tuple[float, ...]:

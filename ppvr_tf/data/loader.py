@@ -43,6 +43,7 @@ class SourceConfig:
     resize_width: int = 160
     clips_per_video: int = 1
     frame_stride: int = 1
+    clip_selection: str = "even"  # or "motion" (video.ClipSpec.selection)
     limit_videos: int = 0  # at most this many videos per split (0: all), for quick runs
     decode_workers: int = 0  # 0: one per CPU
     strict: bool = False  # an undecodable video stops the build instead of being skipped
@@ -51,7 +52,7 @@ class SourceConfig:
 def _builder(name: str, root: str, variant: str, source: SourceConfig, num_frames: int,
              labels_path: str = "") -> base.ClipBuilder:
     spec = video.ClipSpec(num_frames, source.resize_height, source.resize_width,
-                          source.clips_per_video, source.frame_stride)
+                          source.clips_per_video, source.frame_stride, source.clip_selection)
     config = base.clip_config(variant, spec, source.limit_videos, source.decode_workers,
                               source.strict, labels_path=labels_path)
     logging.info("dataset %s (%s) from %s; cache in %s", name, config.name, root, source.cache_dir)

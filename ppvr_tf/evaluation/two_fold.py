@@ -1,17 +1,19 @@
-"""The paper's two-fold evaluation protocol (§3.5).
+"""The paper's two-fold evaluation protocol (§3.5), with the attack suite.
 
-Freeze fD. (1) A_T: the target model's accuracy on fD(X_test). (2) Train N fresh
-attackers from the zoo on fD(X_train) privacy labels; A_B^N is the best attacker's
-test score (accuracy, or macro AP for multi-label tasks). Only these fresh
-attackers measure privacy: the budget models fD was trained against can be fooled
-by small adversarial perturbations (the "∀ challenge").
+Freeze fD. (1) A_T: the target model's accuracy on fD(X_test). (2) Privacy: attackers
+that did not take part in training learn from fD(X_train) privacy labels and are judged
+on fD(X_test). The paper's A_B^N is the best of N zoo attackers trained from scratch
+(``budget_score``); the attack suite (``attacks.py``) adds the adversaries a real
+recipient of fD(X) has, and ``worst_case_budget_score`` is the best score any of them
+reaches over every seed. The budget models fD was trained against measure nothing: they
+can be fooled by small adversarial perturbations (the "∀ challenge").
 
 fD(X) is judged as the camera would send it: quantised to 8 bits. That is also
 what lets the evaluation hold a whole degraded dataset in memory (uint8).
 
-Fresh attackers trained from scratch vary a lot from run to run, so the evaluation
-runs TensorFlow's ops deterministically: the same fD with the same seed gives the
-same numbers, and two fDs (float and int8, say) meet the same attackers.
+Fresh models vary a lot from run to run, so the evaluation runs TensorFlow's ops
+deterministically: the same fD with the same seed gives the same numbers, and two fDs
+(float and int8, say) meet the same attackers.
 """
 from __future__ import annotations
 
@@ -25,18 +27,19 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from ppvr_tf.data.pipeline import Dataset, Split, to_unit_range
-from ppvr_tf.evaluation import metrics
-from ppvr_tf.models.budget import build_budget_model
+from ppvr_tf.data.pipeline import Dataset, to_unit_range
+from ppvr_tf.evaluation import attacks, metrics
+from ppvr_tf.evaluation.attacks import AttackResult, RawAttackers
 from ppvr_tf.models.target import c3d
-from ppvr_tf.training.losses import SINGLE, BudgetTask, budget_loss
 
 FrameFilter = Callable[[tf.Tensor], tf.Tensor]  # float frames (N, H, W, 3) in [0, 1] -> same
+TargetFactory = Callable[[tuple, int], keras.Model]  # (clip shape, classes) -> fT
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    attackers: tuple[str, ...] = ("cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35")
+    attackers: tuple[str, ...] = ("cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35")  # the zoo
+    attacks: tuple[str, ...] = attacks.ATTACKS
     attacker_epochs: int = 30
     attacker_lr: float = 1e-3
     target_epochs: int = 30  # fresh fT (raw reference, or an fD without its fT)
@@ -44,31 +47,35 @@ class EvalConfig:
     patience: int = 8
     batch_size: int = 32
     attacker_train_frames: int = 2  # random frames per clip per attacker step (0: all)
-    attacker_seeds: int = 1  # train each attacker this many times; its score is the best
+    attacker_seeds: int = 3  # every attack runs this many times; its score is the best
+    inversion_epochs: int = 15  # the reconstruction attack's g
     evaluate_raw: bool = True  # the raw reference beside every run (a sweep measures it once)
 
+    def attack_training(self) -> attacks.Training:
+        return attacks.Training(self.attacker_epochs, self.attacker_lr, self.patience, self.batch_size,
+                                self.attacker_train_frames, self.inversion_epochs)
 
-@dataclasses.dataclass
-class AttackerResult:
-    name: str
-    score: float  # the best over its seeds
-    per_attribute: dict[str, float] | None
-    macro_f1: float
-    seconds: float
-    scores: list[float]  # one per seed: how much a fresh attacker's luck matters
+    def target_training(self) -> attacks.Training:
+        return attacks.Training(self.target_epochs, self.target_lr, self.patience, self.batch_size, 0, 0)
 
 
 @dataclasses.dataclass
 class TwoFoldResult:
     target_accuracy: float
     target_macro_f1: float
-    budget_score: float
+    budget_score: float  # A_B^N: the best zoo attacker trained from scratch (the paper's)
     budget_metric: str
-    attackers: list[AttackerResult]
+    attackers: list[AttackResult]  # the scratch attackers, as results/1 had them
     target_model: str  # "trained" (fT from adversarial training) or "fresh"
+    attacks: list[AttackResult]  # every attack of the suite, scratch included
+    worst_case_budget_score: float  # the best score of any attack and seed
+    inversion: keras.Model | None = dataclasses.field(default=None, repr=False)  # g, if it ran
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "inversion"}
+        out["attackers"] = [a.to_json() for a in self.attackers]
+        out["attacks"] = [a.to_json() for a in self.attacks]
+        return out
 
 
 def degrade(frame_filter: FrameFilter, clips: tf.data.Dataset | np.ndarray,
@@ -88,73 +95,14 @@ def degrade(frame_filter: FrameFilter, clips: tf.data.Dataset | np.ndarray,
     return np.concatenate(out)
 
 
-def budget_score(task: BudgetTask, labels: np.ndarray, logits: np.ndarray) -> tuple[float, dict | None, float]:
-    """The privacy score of one attacker: accuracy, or cMAP with AP per attribute; and macro F1."""
-    if task.kind == SINGLE:
-        f1 = metrics.macro_f1(labels, np.argmax(logits, axis=-1), task.outputs)
-        return metrics.accuracy(labels, logits), None, f1
-    per_label = metrics.per_label_average_precision(labels, logits)
-    names = task.names or tuple(str(i) for i in range(task.outputs))
-    return (float(np.nanmean(per_label)), {n: float(ap) for n, ap in zip(names, per_label)},
-            metrics.multilabel_macro_f1(labels, logits))
-
-
-def _random_frames(count: int, seed: int):
-    """Keeps ``count`` random frames of a clip, in order: a frame classifier whose logits
-    are averaged over time learns the same from fewer frames, at a fraction of the cost."""
-    def pick(clip, label):
-        scores = tf.random.uniform((tf.shape(clip)[0],), seed=seed)
-        keep = tf.sort(tf.math.top_k(scores, k=count).indices)
-        return tf.gather(clip, keep), label
-    return pick
-
-
-def _fit(model: keras.Model, loss, train: tuple, val: tuple, epochs: int, lr: float,
-         cfg: EvalConfig, seed: int, frames_per_clip: int = 0) -> keras.Model:
-    """Fits with Adam, keeping the weights of the best validation loss."""
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
-    stop = keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience, restore_best_weights=True)
-    train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed)
-    if 0 < frames_per_clip < train[0].shape[1]:
-        train_ds = train_ds.map(_random_frames(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
-    train_ds = train_ds.batch(cfg.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
-    val_ds = tf.data.Dataset.from_tensor_slices(val).batch(cfg.batch_size).map(_as_float)
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=[stop], verbose=0, shuffle=False)
-    return model
-
-
-def _as_float(clips, labels):
-    return to_unit_range(clips), labels
-
-
-def train_attacker(name: str, task: BudgetTask, train_x, train_y, val_x, val_y,
-                   cfg: EvalConfig, seed: int = 0) -> keras.Model:
-    """A fresh attacker from the zoo, trained from scratch on degraded clips."""
-    keras.utils.set_random_seed(seed)
-    model = build_budget_model(name, train_x.shape[1:], task.outputs)
-    def loss(labels, logits):  # LB itself: masks missing multi-label annotations
-        return budget_loss(task, labels, logits)
-    return _fit(model, loss, (train_x, train_y), (val_x, val_y),
-                cfg.attacker_epochs, cfg.attacker_lr, cfg, seed, cfg.attacker_train_frames)
-
-
-TargetFactory = Callable[[tuple, int], keras.Model]  # (clip shape, classes) -> fT
-
-
 def train_fresh_target(factory: TargetFactory, num_actions: int, train_x, train_y, val_x, val_y,
                        cfg: EvalConfig, seed: int = 0) -> keras.Model:
     """An fT trained from scratch on (degraded) clips: the utility any cloud could reach."""
     keras.utils.set_random_seed(seed)
     model = factory(train_x.shape[1:], num_actions)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return _fit(model, loss, (train_x, train_y), (val_x, val_y), cfg.target_epochs,
-                cfg.target_lr, cfg, seed)
-
-
-def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
-    """Logits for uint8 clips."""
-    return np.concatenate([np.asarray(model(to_unit_range(x[i:i + batch_size]), training=False))
-                           for i in range(0, len(x), batch_size)])
+    fit = cfg.target_training()
+    return attacks.fit_model(model, loss, (train_x, train_y), (val_x, val_y), fit, seed)
 
 
 @contextlib.contextmanager
@@ -172,52 +120,50 @@ def deterministic_ops():
 
 def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
              target: Callable | None = None, target_factory: TargetFactory = c3d,
-             seed: int = 0, label: str = "") -> TwoFoldResult:
+             seed: int = 0, label: str = "", raw_attackers: RawAttackers | None = None,
+             is_raw: bool = False) -> TwoFoldResult:
     """Runs both folds for one fD. Without ``target``, a fresh fT from ``target_factory``
-    is trained on fD(X_train)."""
+    is trained on fD(X_train). ``raw_attackers`` shares raw-trained attackers between
+    the evaluations of one run; ``is_raw`` says fD is the identity (the suite then runs
+    only the attacks that differ on raw video: scratch and temporal)."""
     with deterministic_ops():
-        return _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label)
+        return _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label,
+                         raw_attackers or RawAttackers(), is_raw)
 
 
-def _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label) -> TwoFoldResult:
+def _degrade_splits(frame_filter, splits, batch_size: int) -> dict[str, np.ndarray]:
+    return {name: degrade(frame_filter, s.clip_dataset(), batch_size) for name, s in zip(("train", "val", "test"), splits)}
+
+
+def _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label, raw_attackers, is_raw
+              ) -> TwoFoldResult:
     started = time.time()
-    degraded = {name: degrade(frame_filter, getattr(dataset, name).clip_dataset(), cfg.batch_size)
-                for name in ("train", "val", "test")}
-    split: dict[str, Split] = {name: getattr(dataset, name) for name in degraded}
-    if dataset.cross_dataset:  # attackers learn and are judged on the privacy dataset
-        privacy = dict(zip(("train", "val", "test"), dataset.privacy_splits))
-        private = {name: degrade(frame_filter, s.clip_dataset(), cfg.batch_size) for name, s in privacy.items()}
-    else:
-        privacy, private = split, degraded
-    logging.info("[%s] degraded %d clips in %.1fs", label,
-                 sum(map(len, degraded.values())) + (sum(map(len, private.values())) if dataset.cross_dataset else 0),
-                 time.time() - started)
+    splits = (dataset.train, dataset.val, dataset.test)
+    degraded = _degrade_splits(frame_filter, splits, cfg.batch_size)
+    privacy = dataset.privacy_splits  # attackers learn and are judged on the privacy dataset
+    private = _degrade_splits(frame_filter, privacy, cfg.batch_size) if dataset.cross_dataset else degraded
+    logging.info("[%s] degraded the clips in %.1fs", label, time.time() - started)
 
     if target is None:
-        target = train_fresh_target(target_factory, dataset.num_actions, degraded["train"], split["train"].actions,
-                                    degraded["val"], split["val"].actions, cfg, seed)
+        target = train_fresh_target(target_factory, dataset.num_actions, degraded["train"], dataset.train.actions,
+                                    degraded["val"], dataset.val.actions, cfg, seed)
         target_model = "fresh"
     else:
         target_model = "trained"
-    target_logits = _predict(target, degraded["test"], cfg.batch_size)
-    target_accuracy = metrics.accuracy(split["test"].actions, target_logits)
-    target_f1 = metrics.macro_f1(split["test"].actions, np.argmax(target_logits, axis=-1), dataset.num_actions)
+    target_logits = attacks.predict(target, degraded["test"], cfg.batch_size)
+    target_accuracy = metrics.accuracy(dataset.test.actions, target_logits)
+    target_f1 = metrics.macro_f1(dataset.test.actions, np.argmax(target_logits, axis=-1), dataset.num_actions)
     logging.info("[%s] A_T = %.3f (%s fT)", label, target_accuracy, target_model)
 
-    attackers = []
-    for index, name in enumerate(cfg.attackers):
-        t0 = time.time()
-        runs = []  # (score, per attribute, macro F1) per seed
-        for repeat in range(cfg.attacker_seeds):
-            model = train_attacker(name, dataset.budget_task, private["train"], privacy["train"].budget,
-                                   private["val"], privacy["val"].budget, cfg,
-                                   seed + 1 + index + 1000 * repeat)
-            runs.append(budget_score(dataset.budget_task, privacy["test"].budget,
-                                     _predict(model, private["test"], cfg.batch_size)))
-        score, per_attribute, f1 = max(runs, key=lambda run: run[0])
-        attackers.append(AttackerResult(name, score, per_attribute, f1, round(time.time() - t0, 1),
-                                        [round(run[0], 4) for run in runs]))
-        logging.info("[%s] attacker %s: %s = %.3f (seeds: %s; %.0fs)", label, name, dataset.budget_task.metric,
-                     score, ", ".join(f"{run[0]:.3f}" for run in runs), time.time() - t0)
-    best = max(a.score for a in attackers)
-    return TwoFoldResult(target_accuracy, target_f1, best, dataset.budget_task.metric, attackers, target_model)
+    names = ("train", "val", "test")
+    raw = private if is_raw else _degrade_splits(lambda frames: frames, privacy, cfg.batch_size)
+    views = attacks.Views(dataset.budget_task, {n: s.budget for n, s in zip(names, privacy)}, raw, private,
+                          is_raw)
+    seeds = [seed + 1 + 1000 * repeat for repeat in range(cfg.attacker_seeds)]
+    suite = [a for a in cfg.attacks if not is_raw or a in ("scratch", "temporal")]
+    results, inversion = attacks.run_suite(suite, views, cfg.attackers, seeds, cfg.attack_training(),
+                                           target_factory, raw_attackers, label)
+    scratch = [r for r in results if r.kind == "scratch"]
+    return TwoFoldResult(target_accuracy, target_f1, max(r.score for r in scratch or results),
+                         dataset.budget_task.metric, scratch, target_model, results,
+                         max(r.score for r in results), inversion)

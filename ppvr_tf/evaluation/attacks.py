@@ -1,0 +1,325 @@
+"""The attack suite: the ways an adversary who receives fD(X) can tell who is in it.
+
+Threat model. fD runs on every camera, so whoever receives fD(X) can also own fD
+(white box). They may hold labelled raw footage of the people (photos, earlier video)
+and have unlimited compute. An fD's privacy score is the best score any attack
+reaches; each attack's score stays in the report.
+
+- ``scratch``: each zoo attacker trained from scratch on fD(X) (the paper's A_B^N).
+- ``temporal``: a clip-level attacker (C3D, the target model's architecture) on whole
+  fD(X) clips: gait and motion identify people even when single frames do not.
+- ``pretrained``: the zoo's first attacker trained on raw X, then fine-tuned on fD(X):
+  an adversary who has seen these people before.
+- ``reconstruction``: an inversion network g learns fD(X) -> X from pairs the adversary
+  makes with fD; the raw-trained attacker reads g(fD(X_test)) as is, and again after
+  fine-tuning on g(fD(X_train)).
+
+Every attack runs once per attacker seed; its score is the best seed's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from keras import layers
+
+from ppvr_tf.data.pipeline import to_unit_range
+from ppvr_tf.evaluation import metrics
+from ppvr_tf.models.budget import build_budget_model
+from ppvr_tf.training.losses import SINGLE, BudgetTask, budget_loss
+
+ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")
+ModelFactory = Callable[[tuple, int], keras.Model]  # (clip shape, outputs) -> model
+
+
+@dataclasses.dataclass
+class AttackResult:
+    name: str  # e.g. "cnn@1.0", "c3d", "pretrained:cnn@1.0", "reconstruction:cnn@1.0"
+    kind: str  # one of ATTACKS
+    score: float  # the best over its seeds: accuracy, or cMAP
+    scores: list[float]  # one per seed: how much an attacker's luck matters
+    mean: float
+    per_attribute: dict[str, float] | None  # AP per attribute (multi-label), best seed
+    macro_f1: float  # best seed
+    seconds: float
+    psnr_db: float | None = None  # reconstruction: PSNR of g(fD(X_test)) against X_test
+
+    def to_json(self) -> dict:
+        out = dataclasses.asdict(self)
+        if self.psnr_db is None:
+            del out["psnr_db"]
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Training:
+    """How attack models are fitted (a part of the evaluation's configuration)."""
+    epochs: int
+    lr: float
+    patience: int
+    batch_size: int
+    frames_per_clip: int  # random frames per clip per step for frame attackers (0: all)
+    inversion_epochs: int
+    augment: bool = True  # random flips and shifts of whole clips: a few hundred real clips overfit
+
+
+@dataclasses.dataclass
+class Views:
+    """What the adversary holds: raw and degraded privacy clips (uint8) with labels."""
+    task: BudgetTask
+    labels: dict[str, np.ndarray]  # train, val, test
+    raw: dict[str, np.ndarray]
+    degraded: dict[str, np.ndarray]
+    is_raw: bool  # fD is the identity: pretrained and reconstruction would repeat scratch
+
+
+class RawAttackers:
+    """Attackers trained on raw X, kept (as weights) so the raw reference, the pretrained
+    and the reconstruction attacks of every fD of a run share them."""
+
+    def __init__(self):
+        self._weights: dict[tuple, list] = {}
+
+    def get(self, name: str, seed: int, views: Views, fit: Training) -> keras.Model:
+        key = (name, seed, views.raw["train"].shape)
+        model = _attacker(name, views.task, views.raw["train"].shape[1:], seed)
+        if key in self._weights:
+            model.set_weights(self._weights[key])
+            return model
+        fit_model(model, _loss(views.task), (views.raw["train"], views.labels["train"]),
+             (views.raw["val"], views.labels["val"]), fit, seed, fit.frames_per_clip)
+        self._weights[key] = model.get_weights()
+        return model
+
+
+def run_suite(suite: tuple[str, ...], views: Views, names: tuple[str, ...], seeds: list[int], fit: Training,
+              temporal_factory: ModelFactory, raw_attackers: RawAttackers, label: str = ""
+              ) -> tuple[list[AttackResult], keras.Model | None]:
+    """The results of the attacks in ``suite`` (reconstruction gives two: as is and
+    fine-tuned), and the inversion network g if the reconstruction attack ran."""
+    results, inversion = [], None
+    for attack in suite:
+        if attack == "scratch":
+            found = [_scratch(n, i, views, seeds, fit, raw_attackers) for i, n in enumerate(names)]
+        elif attack == "temporal":
+            found = [_temporal(views, seeds, fit, temporal_factory)]
+        elif attack == "pretrained":
+            found = [_pretrained(names[0], views, seeds, fit, raw_attackers)]
+        elif attack == "reconstruction":
+            found, inversion = _reconstruction(names[0], views, seeds, fit, raw_attackers)
+        else:
+            raise ValueError(f"unknown attack {attack!r}; attacks: {', '.join(ATTACKS)}")
+        for r in found:
+            logging.info("[%s] attack %s (%s): %.3f best, %.3f mean over seeds %s%s; %.0f s", label, r.name,
+                         r.kind, r.score, r.mean, ", ".join(f"{s:.3f}" for s in r.scores),
+                         "" if r.psnr_db is None else f"; PSNR {r.psnr_db:.1f} dB", r.seconds)
+        results += found
+    return results, inversion
+
+
+def _scratch(name, index, views, seeds, fit, raw_attackers) -> AttackResult:
+    def one(seed):
+        seed = seed + index
+        if views.is_raw:  # the same model the pretrained attacks of this run start from
+            return raw_attackers.get(name, seed, views, fit)
+        model = _attacker(name, views.task, views.degraded["train"].shape[1:], seed)
+        return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit,
+                    seed, fit.frames_per_clip)
+    return _judged(name, "scratch", views, seeds, one)
+
+
+def _temporal(views, seeds, fit, factory) -> AttackResult:
+    def one(seed):
+        keras.utils.set_random_seed(seed)
+        model = factory(views.degraded["train"].shape[1:], views.task.outputs)
+        return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit, seed)
+    return _judged("c3d", "temporal", views, seeds, one)
+
+
+def _pretrained(name, views, seeds, fit, raw_attackers) -> AttackResult:
+    train, val = _pair(views, "train"), _pair(views, "val")
+    shape = views.raw["train"].shape[1:]
+
+    def one(seed):
+        model = raw_attackers.get(name, seed, views, fit)
+        return fit_model(model, _loss(views.task), (_like(train[0], shape), train[1]), (_like(val[0], shape), val[1]),
+                    fit, seed, fit.frames_per_clip)
+    return _judged(f"pretrained:{name}", "pretrained", views, seeds, one, test=_like(views.degraded["test"], shape))
+
+
+def _reconstruction(name, views, seeds, fit, raw_attackers) -> tuple[list[AttackResult], keras.Model]:
+    started = time.time()
+    g = train_inversion(views, fit, seeds[0])
+    rebuilt = {split: reconstruct(g, views.degraded[split], fit.batch_size) for split in ("train", "val", "test")}
+    psnr = psnr_db(views.raw["test"], rebuilt["test"])
+    inversion_seconds = time.time() - started
+    seen = Views(views.task, views.labels, views.raw, rebuilt, views.is_raw)
+
+    def as_is(seed):
+        return raw_attackers.get(name, seed, views, fit)
+
+    def fine_tuned(seed):
+        return fit_model(raw_attackers.get(name, seed, views, fit), _loss(views.task), _pair(seen, "train"),
+                    _pair(seen, "val"), fit, seed, fit.frames_per_clip)
+    results = [_judged(f"reconstruction:{name}", "reconstruction", seen, seeds, as_is),
+               _judged(f"reconstruction+finetune:{name}", "reconstruction", seen, seeds, fine_tuned)]
+    for r in results:
+        r.psnr_db = round(psnr, 2)
+    results[0].seconds = round(results[0].seconds + inversion_seconds, 1)
+    return results, g
+
+
+def _judged(name: str, kind: str, views: Views, seeds: list[int], train_one, test: np.ndarray | None = None
+            ) -> AttackResult:
+    """Trains one model per seed with ``train_one(seed)`` and scores each on the test split."""
+    started = time.time()
+    test = views.degraded["test"] if test is None else test
+    runs = [score(views.task, views.labels["test"], predict(train_one(seed), test, 32)) for seed in seeds]
+    best, per_attribute, f1 = max(runs, key=lambda run: run[0])
+    scores = [round(run[0], 4) for run in runs]
+    return AttackResult(name, kind, best, scores, round(float(np.mean(scores)), 4), per_attribute, f1,
+                        round(time.time() - started, 1))
+
+
+def score(task: BudgetTask, labels: np.ndarray, logits: np.ndarray) -> tuple[float, dict | None, float]:
+    """The privacy score of one attacker: accuracy, or cMAP with AP per attribute; and macro F1."""
+    if task.kind == SINGLE:
+        f1 = metrics.macro_f1(labels, np.argmax(logits, axis=-1), task.outputs)
+        return metrics.accuracy(labels, logits), None, f1
+    per_label = metrics.per_label_average_precision(labels, logits)
+    names = task.names or tuple(str(i) for i in range(task.outputs))
+    return (float(np.nanmean(per_label)), {n: float(ap) for n, ap in zip(names, per_label)},
+            metrics.multilabel_macro_f1(labels, logits))
+
+
+def _pair(views: Views, split: str) -> tuple[np.ndarray, np.ndarray]:
+    return views.degraded[split], views.labels[split]
+
+
+def _loss(task: BudgetTask):
+    def loss(labels, logits):  # LB itself: masks missing multi-label annotations
+        return budget_loss(task, labels, logits)
+    return loss
+
+
+def _attacker(name: str, task: BudgetTask, clip_shape: tuple, seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    return build_budget_model(name, clip_shape, task.outputs)
+
+
+def _like(clips: np.ndarray, shape: tuple) -> np.ndarray:
+    """fD(X) in the raw clips' frame size and channels, for a model trained on raw X
+    (a low-resolution fD is scaled up, a one-channel one repeated)."""
+    if clips.shape[1:] == tuple(shape):
+        return clips
+    n, t = clips.shape[:2]
+    frames = tf.reshape(tf.cast(clips, tf.float32), (n * t, *clips.shape[2:]))
+    frames = tf.image.resize(frames, shape[1:3], method="bilinear")
+    if frames.shape[-1] != shape[-1]:
+        frames = tf.repeat(frames[..., :1], shape[-1], axis=-1)
+    return np.asarray(tf.cast(tf.round(frames), tf.uint8)).reshape(n, t, *shape[1:])
+
+
+def _random_frames(count: int, seed: int):
+    """Keeps ``count`` random frames of a clip, in order: a frame classifier whose logits
+    are averaged over time learns the same from fewer frames, at a fraction of the cost."""
+    def pick(clip, label):
+        scores = tf.random.uniform((tf.shape(clip)[0],), seed=seed)
+        keep = tf.sort(tf.math.top_k(scores, k=count).indices)
+        return tf.gather(clip, keep), label
+    return pick
+
+
+def _as_float(clips, labels):
+    return to_unit_range(clips), labels
+
+
+def _flip_and_shift(seed: int, shift: float = 0.1):
+    """The same random horizontal flip and shift (up to ``shift`` of each side, edges
+    repeated) for every frame of a clip."""
+    def augment(clip, label):
+        t, h, w, c = clip.shape
+        dy, dx = max(1, int(h * shift)), max(1, int(w * shift))
+        clip = tf.cond(tf.random.uniform((), seed=seed) < 0.5, lambda: tf.reverse(clip, [2]), lambda: clip)
+        padded = tf.pad(clip, [[0, 0], [dy, dy], [dx, dx], [0, 0]], mode="SYMMETRIC")
+        return tf.image.random_crop(padded, (t, h, w, c), seed=seed), label
+    return augment
+
+
+def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training, seed: int,
+              frames_per_clip: int = 0) -> keras.Model:
+    """Fits with Adam, keeping the weights of the best validation loss."""
+    model.compile(optimizer=keras.optimizers.Adam(fit.lr), loss=loss)
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
+    train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed)
+    if 0 < frames_per_clip < train[0].shape[1]:
+        train_ds = train_ds.map(_random_frames(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
+    if fit.augment:
+        train_ds = train_ds.map(_flip_and_shift(seed), num_parallel_calls=tf.data.AUTOTUNE)
+    train_ds = train_ds.batch(fit.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
+    val_ds = tf.data.Dataset.from_tensor_slices(val).batch(fit.batch_size).map(_as_float)
+    model.fit(train_ds, validation_data=val_ds, epochs=fit.epochs, callbacks=[stop], verbose=0, shuffle=False)
+    return model
+
+
+def predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Outputs for uint8 clips."""
+    return np.concatenate([np.asarray(model(to_unit_range(x[i:i + batch_size]), training=False))
+                           for i in range(0, len(x), batch_size)])
+
+
+def inversion_network(input_shape: tuple, output_shape: tuple, width: int = 32, blocks: int = 3) -> keras.Model:
+    """g: fD(x) -> x for frames: fD(x) scaled to the raw size plus a learned correction
+    (residual convolutions), so g starts where fD left the frame."""
+    x = frames = keras.Input(input_shape)
+    if tuple(input_shape[:2]) != tuple(output_shape[:2]):
+        x = layers.Resizing(*output_shape[:2], interpolation="bilinear")(x)
+    base = x if input_shape[-1] == output_shape[-1] else layers.Conv2D(output_shape[-1], 1)(x)
+    h = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+    for _ in range(blocks):
+        r = layers.Conv2D(width, 3, padding="same", activation="relu")(h)
+        h = layers.Add()([h, layers.Conv2D(width, 3, padding="same")(r)])
+        h = layers.ReLU()(h)
+    correction = layers.Conv2D(output_shape[-1], 3, padding="same", kernel_initializer="zeros")(h)
+    return keras.Model(frames, layers.Add()([base, correction]), name="inversion")  # starts as fD(x) itself
+
+
+def _frames(clips: np.ndarray) -> np.ndarray:
+    return clips.reshape(-1, *clips.shape[2:])
+
+
+def train_inversion(views: Views, fit: Training, seed: int) -> keras.Model:
+    """g fitted on (fD(x), x) frame pairs of the training clips (mean squared error)."""
+    keras.utils.set_random_seed(seed)
+    g = inversion_network(views.degraded["train"].shape[2:], views.raw["train"].shape[2:])
+    g.compile(optimizer=keras.optimizers.Adam(fit.lr), loss="mse")
+
+    def frames(split):
+        pairs = (_frames(views.degraded[split]), _frames(views.raw[split]))
+        return tf.data.Dataset.from_tensor_slices(pairs)
+    as_float = lambda x, y: (to_unit_range(x), to_unit_range(y))  # noqa: E731
+    train = frames("train").shuffle(len(_frames(views.raw["train"])), seed=seed).batch(2 * fit.batch_size)
+    val = frames("val").batch(2 * fit.batch_size).map(as_float)
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
+    g.fit(train.map(as_float).prefetch(tf.data.AUTOTUNE), validation_data=val, epochs=fit.inversion_epochs,
+          callbacks=[stop], verbose=0)
+    return g
+
+
+def reconstruct(g: keras.Model, clips: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """g(fD(X)) as uint8 clips of the raw frame size."""
+    n, t = clips.shape[:2]
+    out = predict(g, _frames(clips), 4 * batch_size)
+    return np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8).reshape(n, t, *out.shape[1:])
+
+
+def psnr_db(raw: np.ndarray, rebuilt: np.ndarray) -> float:
+    """Mean PSNR over frames (peak 255)."""
+    error = (_frames(raw).astype(np.float64) - _frames(rebuilt)) ** 2
+    mse = np.maximum(error.reshape(len(error), -1).mean(axis=1), 1e-10)
+    return float(np.mean(10.0 * np.log10(255.0 ** 2 / mse)))
