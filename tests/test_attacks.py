@@ -16,7 +16,8 @@ from ppvr_tf.evaluation import attacks, seeds, tradeoff, two_fold
 from ppvr_tf.models import target
 
 DATA = dataclasses.replace(TINY, train_clips=128, val_clips=32, test_clips=64, num_identities=4)
-FIT = attacks.Training(epochs=8, lr=3e-3, patience=8, batch_size=16, frames_per_clip=2, inversion_epochs=10)
+FIT = attacks.Training(epochs=8, lr=3e-3, patience=8, batch_size=16, frames_per_clip=2, inversion_epochs=10,
+                       augment=False)
 CHANCE = 1 / DATA.num_identities
 INVERTIBLE = {"raw": lambda frames: frames,
               "channels swapped": lambda frames: frames[..., ::-1],

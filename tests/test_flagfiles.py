@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import os
 
+import numpy as np
 import pytest
 
 import fixtures
@@ -12,6 +13,7 @@ from ppvr_tf import experiment, sweep
 from ppvr_tf.cli import flags as ppvr_flags
 from ppvr_tf.config import validate
 from ppvr_tf.data import pipeline
+from ppvr_tf.models import baselines
 from ppvr_tf.training import schedule as sched
 
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "**", "*.flags"), recursive=True))
@@ -68,6 +70,11 @@ def test_flagfile_parses_validates_and_builds(flagfile, data_roots):
     assert smoke.schedule.method == full.schedule.method
     assert smoke.model.num_budget_models == full.model.num_budget_models
     dataset = experiment.load_dataset(smoke)
+    if experiment.kind(smoke) == "baseline":  # nothing to train: the fixed fD runs on a clip
+        fd = baselines.build_baseline(smoke.model.degradation, smoke.model)
+        clips = pipeline.to_unit_range(dataset.test.head(2))
+        assert np.asarray(fd(clips)).shape == clips.shape
+        return
     trainer = experiment.build_trainer(smoke, dataset, sched.Schedule(smoke.schedule))
     batch = next(iter(pipeline.training_stream(dataset, smoke.optim.batch_size)))
     assert trainer(batch["clips"]).shape == (smoke.optim.batch_size, dataset.num_actions)

@@ -34,7 +34,7 @@ _EVAL_FLAGS = {"attackers": "attackers", "attacker_epochs": "attacker_epochs", "
                "attacks": "attacks", "inversion_epochs": "inversion_epochs",
                "evaluate_raw": "evaluate_raw",
                "eval_target_epochs": "target_epochs", "eval_target_lr": "target_lr",
-               "eval_patience": "patience", "eval_batch_size": "batch_size"}
+               "eval_patience": "patience", "eval_batch_size": "batch_size", "eval_augment": "augment"}
 
 
 def _config(metadata: dict):

@@ -123,6 +123,8 @@ flags.DEFINE_integer("eval_target_epochs", 30, "Epochs of a freshly trained fT (
 flags.DEFINE_float("eval_target_lr", 1e-3, "Learning rate of a freshly trained fT.")
 flags.DEFINE_integer("eval_patience", 8, "Early-stopping patience (epochs) in evaluation.")
 flags.DEFINE_integer("eval_batch_size", 32, "Batch size of evaluation training.")
+flags.DEFINE_bool("eval_augment", True, "Random flips and shifts of the clips the evaluation's fresh fT and "
+                  "attackers learn from (a few hundred real clips overfit without).")
 
 
 def data_config() -> SyntheticConfig:
@@ -150,7 +152,7 @@ def eval_config() -> EvalConfig:
                       target_lr=F.eval_target_lr, patience=F.eval_patience,
                       batch_size=F.eval_batch_size, attacker_train_frames=F.attacker_train_frames,
                       attacker_seeds=F.attacker_seeds, evaluate_raw=F.evaluate_raw, attacks=tuple(F.attacks),
-                      inversion_epochs=F.inversion_epochs)
+                      inversion_epochs=F.inversion_epochs, augment=F.eval_augment)
 
 
 def _floats(flag: str, values: list[str]) -> tuple[float, ...]:

@@ -65,7 +65,7 @@ class Training:
     batch_size: int
     frames_per_clip: int  # random frames per clip per step for frame attackers (0: all)
     inversion_epochs: int
-    augment: bool = True  # random flips and shifts of whole clips: a few hundred real clips overfit
+    augment: bool  # random flips and shifts of whole clips: a few hundred real clips overfit
 
 
 @dataclasses.dataclass
