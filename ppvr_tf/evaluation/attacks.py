@@ -225,13 +225,14 @@ def _like(clips: np.ndarray, shape: tuple) -> np.ndarray:
     return np.asarray(tf.cast(tf.round(frames), tf.uint8)).reshape(n, t, *shape[1:])
 
 
-def _random_frames(count: int, seed: int):
-    """Keeps ``count`` random frames of a clip, in order: a frame classifier whose logits
-    are averaged over time learns the same from fewer frames, at a fraction of the cost."""
-    def pick(clip, label):
+def _random_frame_pairs(count: int, seed: int):
+    """Keeps the same ``count`` random frames, in order, of a clip and its twin (fD(x) and
+    x; a label passes through): a frame model learns the same from fewer frames, at a
+    fraction of the cost."""
+    def pick(clip, other):
         scores = tf.random.uniform((tf.shape(clip)[0],), seed=seed)
         keep = tf.sort(tf.math.top_k(scores, k=count).indices)
-        return tf.gather(clip, keep), label
+        return tf.gather(clip, keep), (tf.gather(other, keep) if other.shape.rank == clip.shape.rank else other)
     return pick
 
 
@@ -258,7 +259,7 @@ def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training,
     stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
     train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed)
     if 0 < frames_per_clip < train[0].shape[1]:
-        train_ds = train_ds.map(_random_frames(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
+        train_ds = train_ds.map(_random_frame_pairs(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
     if fit.augment:
         train_ds = train_ds.map(_flip_and_shift(seed), num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.batch(fit.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
@@ -294,17 +295,19 @@ def _frames(clips: np.ndarray) -> np.ndarray:
 
 
 def train_inversion(views: Views, fit: Training, seed: int) -> keras.Model:
-    """g fitted on (fD(x), x) frame pairs of the training clips (mean squared error)."""
+    """g fitted on (fD(x), x) frame pairs of the training clips (mean squared error),
+    ``frames_per_clip`` random frames of each clip per epoch."""
     keras.utils.set_random_seed(seed)
     g = inversion_network(views.degraded["train"].shape[2:], views.raw["train"].shape[2:])
     g.compile(optimizer=keras.optimizers.Adam(fit.lr), loss="mse")
-
-    def frames(split):
-        pairs = (_frames(views.degraded[split]), _frames(views.raw[split]))
-        return tf.data.Dataset.from_tensor_slices(pairs)
     as_float = lambda x, y: (to_unit_range(x), to_unit_range(y))  # noqa: E731
-    train = frames("train").shuffle(len(_frames(views.raw["train"])), seed=seed).batch(2 * fit.batch_size)
-    val = frames("val").batch(2 * fit.batch_size).map(as_float)
+    clips = tf.data.Dataset.from_tensor_slices((views.degraded["train"], views.raw["train"]))
+    clips = clips.shuffle(len(views.raw["train"]), seed=seed)
+    if 0 < fit.frames_per_clip < views.raw["train"].shape[1]:
+        clips = clips.map(_random_frame_pairs(fit.frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
+    train = clips.unbatch().batch(2 * fit.batch_size)
+    val = tf.data.Dataset.from_tensor_slices((_frames(views.degraded["val"]), _frames(views.raw["val"])))
+    val = val.batch(2 * fit.batch_size).map(as_float)
     stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
     g.fit(train.map(as_float).prefetch(tf.data.AUTOTUNE), validation_data=val, epochs=fit.inversion_epochs,
           callbacks=[stop], verbose=0)
