@@ -47,7 +47,7 @@ def temporal(clip_shape, outputs):
     return target.c3d(tuple(clip_shape), outputs, width=0.125, fc_units=256, dropout=0.0, batch_norm=True)
 
 
-@pytest.mark.parametrize("fd", list(INVERTIBLE))
+@pytest.mark.parametrize("fd", ["raw", "channels swapped"])
 def test_every_attack_beats_chance_on_raw_clips_and_through_an_invertible_fd(dataset, raw_attackers, fd):
     with two_fold.deterministic_ops():
         results, inversion = attacks.run_suite(attacks.ATTACKS, views(dataset, INVERTIBLE[fd]), ("cnn@0.5",), [1],

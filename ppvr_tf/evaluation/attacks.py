@@ -92,7 +92,7 @@ class RawAttackers:
             model.set_weights(self._weights[key])
             return model
         fit_model(model, _loss(views.task), (views.raw["train"], views.labels["train"]),
-             (views.raw["val"], views.labels["val"]), fit, seed, fit.frames_per_clip)
+                  (views.raw["val"], views.labels["val"]), fit, seed, fit.frames_per_clip)
         self._weights[key] = model.get_weights()
         return model
 
@@ -129,7 +129,7 @@ def _scratch(name, index, views, seeds, fit, raw_attackers) -> AttackResult:
             return raw_attackers.get(name, seed, views, fit)
         model = _attacker(name, views.task, views.degraded["train"].shape[1:], seed)
         return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit,
-                    seed, fit.frames_per_clip)
+                         seed, fit.frames_per_clip)
     return _judged(name, "scratch", views, seeds, one)
 
 
@@ -147,9 +147,10 @@ def _pretrained(name, views, seeds, fit, raw_attackers) -> AttackResult:
 
     def one(seed):
         model = raw_attackers.get(name, seed, views, fit)
-        return fit_model(model, _loss(views.task), (_like(train[0], shape), train[1]), (_like(val[0], shape), val[1]),
-                    fit, seed, fit.frames_per_clip)
-    return _judged(f"pretrained:{name}", "pretrained", views, seeds, one, test=_like(views.degraded["test"], shape))
+        return fit_model(model, _loss(views.task), (_like(train[0], shape), train[1]),
+                         (_like(val[0], shape), val[1]), fit, seed, fit.frames_per_clip)
+    return _judged(f"pretrained:{name}", "pretrained", views, seeds, one,
+                   test=_like(views.degraded["test"], shape))
 
 
 def _reconstruction(name, views, seeds, fit, raw_attackers) -> tuple[list[AttackResult], keras.Model]:
@@ -165,7 +166,7 @@ def _reconstruction(name, views, seeds, fit, raw_attackers) -> tuple[list[Attack
 
     def fine_tuned(seed):
         return fit_model(raw_attackers.get(name, seed, views, fit), _loss(views.task), _pair(seen, "train"),
-                    _pair(seen, "val"), fit, seed, fit.frames_per_clip)
+                         _pair(seen, "val"), fit, seed, fit.frames_per_clip)
     results = [_judged(f"reconstruction:{name}", "reconstruction", seen, seeds, as_is),
                _judged(f"reconstruction+finetune:{name}", "reconstruction", seen, seeds, fine_tuned)]
     for r in results:

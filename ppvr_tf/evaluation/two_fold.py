@@ -134,38 +134,40 @@ def evaluate(frame_filter: FrameFilter, dataset: Dataset, cfg: EvalConfig,
 
 
 def _degrade_splits(frame_filter, splits, batch_size: int) -> dict[str, np.ndarray]:
-    return {name: degrade(frame_filter, s.clip_dataset(), batch_size) for name, s in zip(("train", "val", "test"), splits)}
+    return {name: degrade(frame_filter, s.clip_dataset(), batch_size)
+            for name, s in zip(("train", "val", "test"), splits)}
 
 
 def _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label, raw_attackers, is_raw
               ) -> TwoFoldResult:
     started = time.time()
-    splits = (dataset.train, dataset.val, dataset.test)
-    degraded = _degrade_splits(frame_filter, splits, cfg.batch_size)
+    degraded = _degrade_splits(frame_filter, (dataset.train, dataset.val, dataset.test), cfg.batch_size)
     privacy = dataset.privacy_splits  # attackers learn and are judged on the privacy dataset
     private = _degrade_splits(frame_filter, privacy, cfg.batch_size) if dataset.cross_dataset else degraded
     logging.info("[%s] degraded the clips in %.1fs", label, time.time() - started)
-
+    target_model = "trained" if target is not None else "fresh"
     if target is None:
         target = train_fresh_target(target_factory, dataset.num_actions, degraded["train"], dataset.train.actions,
                                     degraded["val"], dataset.val.actions, cfg, seed)
-        target_model = "fresh"
-    else:
-        target_model = "trained"
     target_logits = attacks.predict(target, degraded["test"], cfg.batch_size)
     target_accuracy = metrics.accuracy(dataset.test.actions, target_logits)
     target_f1 = metrics.macro_f1(dataset.test.actions, np.argmax(target_logits, axis=-1), dataset.num_actions)
     logging.info("[%s] A_T = %.3f (%s fT)", label, target_accuracy, target_model)
 
-    names = ("train", "val", "test")
-    raw = private if is_raw else _degrade_splits(lambda frames: frames, privacy, cfg.batch_size)
-    views = attacks.Views(dataset.budget_task, {n: s.budget for n, s in zip(names, privacy)}, raw, private,
-                          is_raw)
-    seeds = [seed + 1 + 1000 * repeat for repeat in range(cfg.attacker_seeds)]
-    suite = [a for a in cfg.attacks if not is_raw or a in ("scratch", "temporal")]
-    results, inversion = attacks.run_suite(suite, views, cfg.attackers, seeds, cfg.attack_training(),
-                                           target_factory, raw_attackers, label)
+    results, inversion = _attack(dataset, privacy, private, cfg, target_factory, seed, label, raw_attackers, is_raw)
     scratch = [r for r in results if r.kind == "scratch"]
     return TwoFoldResult(target_accuracy, target_f1, max(r.score for r in scratch or results),
                          dataset.budget_task.metric, scratch, target_model, results,
                          max(r.score for r in results), inversion)
+
+
+def _attack(dataset, privacy, private, cfg, target_factory, seed, label, raw_attackers, is_raw):
+    """The attack suite on fD(X) of the privacy splits; on raw video only the attacks
+    that differ there."""
+    raw = private if is_raw else _degrade_splits(lambda frames: frames, privacy, cfg.batch_size)
+    labels = {name: split.budget for name, split in zip(("train", "val", "test"), privacy)}
+    views = attacks.Views(dataset.budget_task, labels, raw, private, is_raw)
+    seeds = [seed + 1 + 1000 * repeat for repeat in range(cfg.attacker_seeds)]
+    suite = tuple(a for a in cfg.attacks if not is_raw or a in ("scratch", "temporal"))
+    return attacks.run_suite(suite, views, cfg.attackers, seeds, cfg.attack_training(), target_factory,
+                             raw_attackers, label)
