@@ -130,3 +130,11 @@ def test_raw_models_near_chance_are_flagged_not_reported_as_measurements():
     table = reporting.summary_table({"budget_metric": "accuracy", "raw": None, "warnings": found,
                                      "degraded": {**raw(0.5, 0.1), "budget_score": 0.1}})
     assert table.count("WARNING") == 2
+
+
+def test_the_temporal_attack_needs_clips_of_one_length(dataset, raw_attackers):
+    """Cross-dataset runs learn privacy from single images: no motion, no temporal attack."""
+    v = views(dataset, INVERTIBLE["raw"])
+    images = attacks.Views(v.task, v.labels, v.raw, {**v.degraded, "train": v.degraded["train"][:, :1]}, False)
+    results, _ = attacks.run_suite(("temporal",), images, ("cnn@0.5",), [1], FIT, temporal, raw_attackers)
+    assert results == []

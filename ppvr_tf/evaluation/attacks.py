@@ -106,6 +106,10 @@ def run_suite(suite: tuple[str, ...], views: Views, names: tuple[str, ...], seed
     for attack in suite:
         if attack == "scratch":
             found = [_scratch(n, i, views, seeds, fit, raw_attackers) for i, n in enumerate(names)]
+        elif attack == "temporal" and not _has_motion(views):
+            logging.warning("[%s] attack temporal skipped: the privacy training clips are single images "
+                            "(%s), there is no motion to learn from", label, views.degraded["train"].shape[1:])
+            found = []
         elif attack == "temporal":
             found = [_temporal(views, seeds, fit, temporal_factory)]
         elif attack == "pretrained":
@@ -131,6 +135,13 @@ def _scratch(name, index, views, seeds, fit, raw_attackers) -> AttackResult:
         return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit,
                          seed, fit.frames_per_clip)
     return _judged(name, "scratch", views, seeds, one)
+
+
+def _has_motion(views: Views) -> bool:
+    """Clips of several frames, the same number in training and test (cross-dataset runs
+    learn privacy from VISPR's images)."""
+    frames = {clips.shape[1] for clips in views.degraded.values()}
+    return len(frames) == 1 and frames.pop() > 1
 
 
 def _temporal(views, seeds, fit, factory) -> AttackResult:
