@@ -17,7 +17,7 @@ from ppvr_tf.models import target
 
 DATA = dataclasses.replace(TINY, train_clips=128, val_clips=32, test_clips=64, num_identities=4)
 FIT = attacks.Training(epochs=8, lr=3e-3, patience=8, batch_size=16, frames_per_clip=2, inversion_epochs=10,
-                       augment=False)
+                       augment=False, flip=False)
 CHANCE = 1 / DATA.num_identities
 INVERTIBLE = {"raw": lambda frames: frames,
               "channels swapped": lambda frames: frames[..., ::-1],
@@ -138,3 +138,13 @@ def test_the_temporal_attack_needs_clips_of_one_length(dataset, raw_attackers):
     images = attacks.Views(v.task, v.labels, v.raw, {**v.degraded, "train": v.degraded["train"][:, :1]}, False)
     results, _ = attacks.run_suite(("temporal",), images, ("cnn@0.5",), [1], FIT, temporal, raw_attackers)
     assert results == []
+
+
+def test_augmentation_mirrors_attackers_clips_but_never_the_action_models():
+    clip = np.zeros((2, 8, 8, 3), np.uint8)
+    clip[:, :, :2] = 255  # a bright left edge; shifts move it by one pixel at most
+    cfg = two_fold.EvalConfig()
+    for training, mirrored in ((cfg.attack_training(), True), (cfg.target_training(), False)):
+        augment = attacks._flip_and_shift(seed=0, flip=training.flip)
+        outs = [np.asarray(augment(tf.constant(clip), 0)[0]) for _ in range(40)]
+        assert any(out[:, :, 4:].mean() > out[:, :, :4].mean() for out in outs) == mirrored

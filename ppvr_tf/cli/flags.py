@@ -123,8 +123,9 @@ flags.DEFINE_integer("eval_target_epochs", 30, "Epochs of a freshly trained fT (
 flags.DEFINE_float("eval_target_lr", 1e-3, "Learning rate of a freshly trained fT.")
 flags.DEFINE_integer("eval_patience", 8, "Early-stopping patience (epochs) in evaluation.")
 flags.DEFINE_integer("eval_batch_size", 32, "Batch size of evaluation training.")
-flags.DEFINE_bool("eval_augment", True, "Random flips and shifts of the clips the evaluation's fresh fT and "
-                  "attackers learn from (a few hundred real clips overfit without).")
+flags.DEFINE_bool("eval_augment", True, "Random shifts of the clips the evaluation's fresh fT and attackers "
+                  "learn from, and flips for attackers (a few hundred real clips overfit without); fT is "
+                  "never flipped: mirroring changes actions such as walking left.")
 
 
 def data_config() -> SyntheticConfig:

@@ -65,7 +65,8 @@ class Training:
     batch_size: int
     frames_per_clip: int  # random frames per clip per step for frame attackers (0: all)
     inversion_epochs: int
-    augment: bool  # random flips and shifts of whole clips: a few hundred real clips overfit
+    augment: bool  # random shifts of whole clips: a few hundred real clips overfit
+    flip: bool  # and mirror images: who someone is does not change, walking left or right does
 
 
 @dataclasses.dataclass
@@ -252,13 +253,14 @@ def _as_float(clips, labels):
     return to_unit_range(clips), labels
 
 
-def _flip_and_shift(seed: int, shift: float = 0.1):
-    """The same random horizontal flip and shift (up to ``shift`` of each side, edges
-    repeated) for every frame of a clip."""
+def _flip_and_shift(seed: int, flip: bool, shift: float = 0.1):
+    """The same random shift (up to ``shift`` of each side, edges repeated) and, with
+    ``flip``, horizontal flip for every frame of a clip."""
     def augment(clip, label):
         t, h, w, c = clip.shape
         dy, dx = max(1, int(h * shift)), max(1, int(w * shift))
-        clip = tf.cond(tf.random.uniform((), seed=seed) < 0.5, lambda: tf.reverse(clip, [2]), lambda: clip)
+        if flip:
+            clip = tf.cond(tf.random.uniform((), seed=seed) < 0.5, lambda: tf.reverse(clip, [2]), lambda: clip)
         padded = tf.pad(clip, [[0, 0], [dy, dy], [dx, dx], [0, 0]], mode="SYMMETRIC")
         return tf.image.random_crop(padded, (t, h, w, c), seed=seed), label
     return augment
@@ -273,7 +275,7 @@ def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training,
     if 0 < frames_per_clip < train[0].shape[1]:
         train_ds = train_ds.map(_random_frame_pairs(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
     if fit.augment:
-        train_ds = train_ds.map(_flip_and_shift(seed), num_parallel_calls=tf.data.AUTOTUNE)
+        train_ds = train_ds.map(_flip_and_shift(seed, fit.flip), num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.batch(fit.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
     val_ds = tf.data.Dataset.from_tensor_slices(val).batch(fit.batch_size).map(_as_float)
     model.fit(train_ds, validation_data=val_ds, epochs=fit.epochs, callbacks=[stop], verbose=0, shuffle=False)

@@ -49,16 +49,16 @@ class EvalConfig:
     attacker_train_frames: int = 2  # random frames per clip per attacker step (0: all)
     attacker_seeds: int = 3  # every attack runs this many times; its score is the best
     inversion_epochs: int = 15  # the reconstruction attack's g
-    augment: bool = True  # random flips and shifts of the fresh models' training clips
+    augment: bool = True  # random shifts (and, for attackers, flips) of the fresh models' training clips
     evaluate_raw: bool = True  # the raw reference beside every run (a sweep measures it once)
 
     def attack_training(self) -> attacks.Training:
         return attacks.Training(self.attacker_epochs, self.attacker_lr, self.patience, self.batch_size,
-                                self.attacker_train_frames, self.inversion_epochs, self.augment)
+                                self.attacker_train_frames, self.inversion_epochs, self.augment, flip=True)
 
     def target_training(self) -> attacks.Training:
         return attacks.Training(self.target_epochs, self.target_lr, self.patience, self.batch_size, 0, 0,
-                                self.augment)
+                                self.augment, flip=False)  # a mirrored "walk left" walks right
 
 
 @dataclasses.dataclass
