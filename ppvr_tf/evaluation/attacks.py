@@ -135,7 +135,7 @@ def _scratch(name, index, views, seeds, fit, raw_attackers) -> AttackResult:
         model = _attacker(name, views.task, views.degraded["train"].shape[1:], seed)
         return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit,
                          seed, fit.frames_per_clip)
-    return _judged(name, "scratch", views, seeds, one)
+    return _judged(name, "scratch", views, seeds, one, fit.batch_size)
 
 
 def _has_motion(views: Views) -> bool:
@@ -150,7 +150,7 @@ def _temporal(views, seeds, fit, factory) -> AttackResult:
         keras.utils.set_random_seed(seed)
         model = factory(views.degraded["train"].shape[1:], views.task.outputs)
         return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit, seed)
-    return _judged("c3d", "temporal", views, seeds, one)
+    return _judged("c3d", "temporal", views, seeds, one, fit.batch_size)
 
 
 def _pretrained(name, views, seeds, fit, raw_attackers) -> AttackResult:
@@ -161,7 +161,7 @@ def _pretrained(name, views, seeds, fit, raw_attackers) -> AttackResult:
         model = raw_attackers.get(name, seed, views, fit)
         return fit_model(model, _loss(views.task), (_like(train[0], shape), train[1]),
                          (_like(val[0], shape), val[1]), fit, seed, fit.frames_per_clip)
-    return _judged(f"pretrained:{name}", "pretrained", views, seeds, one,
+    return _judged(f"pretrained:{name}", "pretrained", views, seeds, one, fit.batch_size,
                    test=_like(views.degraded["test"], shape))
 
 
@@ -179,20 +179,20 @@ def _reconstruction(name, views, seeds, fit, raw_attackers) -> tuple[list[Attack
     def fine_tuned(seed):
         return fit_model(raw_attackers.get(name, seed, views, fit), _loss(views.task), _pair(seen, "train"),
                          _pair(seen, "val"), fit, seed, fit.frames_per_clip)
-    results = [_judged(f"reconstruction:{name}", "reconstruction", seen, seeds, as_is),
-               _judged(f"reconstruction+finetune:{name}", "reconstruction", seen, seeds, fine_tuned)]
+    results = [_judged(f"reconstruction:{name}", "reconstruction", seen, seeds, as_is, fit.batch_size),
+               _judged(f"reconstruction+finetune:{name}", "reconstruction", seen, seeds, fine_tuned, fit.batch_size)]
     for r in results:
         r.psnr_db = round(psnr, 2)
     results[0].seconds = round(results[0].seconds + inversion_seconds, 1)
     return results, g
 
 
-def _judged(name: str, kind: str, views: Views, seeds: list[int], train_one, test: np.ndarray | None = None
-            ) -> AttackResult:
+def _judged(name: str, kind: str, views: Views, seeds: list[int], train_one, batch_size: int,
+            test: np.ndarray | None = None) -> AttackResult:
     """Trains one model per seed with ``train_one(seed)`` and scores each on the test split."""
     started = time.time()
     test = views.degraded["test"] if test is None else test
-    runs = [score(views.task, views.labels["test"], predict(train_one(seed), test, 32)) for seed in seeds]
+    runs = [score(views.task, views.labels["test"], predict(train_one(seed), test, batch_size)) for seed in seeds]
     best, per_attribute, f1 = max(runs, key=lambda run: run[0])
     scores = [round(run[0], 4) for run in runs]
     return AttackResult(name, kind, best, scores, round(float(np.mean(scores)), 4), per_attribute, f1,
