@@ -24,7 +24,7 @@ from ppvr_tf import reporting
 from ppvr_tf.config import ConfigError, ExperimentConfig, validate
 from ppvr_tf.data import loader, pipeline
 from ppvr_tf.data.pipeline import Dataset
-from ppvr_tf.evaluation import attacks, two_fold
+from ppvr_tf.evaluation import attacks, raw_cache, two_fold
 from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
 from ppvr_tf.models import baselines, budget, degradation, target
@@ -102,7 +102,9 @@ def _check_resumable(cfg: ExperimentConfig, workdir: Workdir, chief: bool = True
     if os.path.exists(workdir.config):
         with open(workdir.config) as f:
             previous = ExperimentConfig.from_json(f.read())
-        if dataclasses.replace(previous, strategy=cfg.strategy) != cfg:
+        where = {"strategy": cfg.strategy, "eval": dataclasses.replace(  # how, not what, is computed
+            previous.eval, raw_cache_dir=cfg.eval.raw_cache_dir, refresh_raw=cfg.eval.refresh_raw)}
+        if dataclasses.replace(previous, **where) != cfg:
             raise ValueError(f"{workdir.config}: this workdir holds a run with a different "
                              "configuration; use a new --workdir (or delete this one)")
     if chief:
@@ -205,15 +207,14 @@ def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, targ
     is None) beside the raw reference (identity fD, fresh fT; None if not evaluated); and
     the reconstruction attack's inversion network g (None if it did not run)."""
     factory, run_kind = target_factory(cfg), kind(cfg)
-    raw, raw_attackers = None, two_fold.RawAttackers()  # raw-trained attackers serve both
+    cache = raw_cache.RawCache.open(cfg.eval.raw_cache_dir, raw_cache_key(cfg, dataset), cfg.eval.refresh_raw)
+    raw, raw_attackers = None, two_fold.RawAttackers(cache)  # raw-trained attackers serve both
     with precision.policy(cfg.precision):  # the fresh fT and attackers train as fD did
-        if cfg.eval.evaluate_raw and run_kind != "raw":
-            raw = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None, target_factory=factory,
-                                    seed=cfg.seed, label="raw", raw_attackers=raw_attackers, is_raw=True)
-        learned = two_fold.evaluate(frame_filter, dataset, cfg.eval, target=target_model, target_factory=factory,
-                                    seed=cfg.seed, label="degraded", raw_attackers=raw_attackers,
-                                    is_raw=run_kind == "raw")
-    raw = learned if run_kind == "raw" else raw
+        if cfg.eval.evaluate_raw or run_kind == "raw":
+            raw = raw_reference(cfg, dataset, raw_attackers, cache)
+        learned = raw if run_kind == "raw" else two_fold.evaluate(
+            frame_filter, dataset, cfg.eval, target=target_model, target_factory=factory, seed=cfg.seed,
+            label="degraded", raw_attackers=raw_attackers)
     chance = chance_levels(dataset)
     return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": run_kind,
             "degradation": describe(cfg), "method": cfg.schedule.method if run_kind == "learned" else None,
@@ -221,6 +222,36 @@ def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, targ
             "budget_metric": dataset.budget_task.metric, "chance": chance,
             "raw": raw and raw.to_json(), "degraded": learned.to_json(),
             "warnings": reporting.near_chance_warnings(raw and raw.to_json(), chance)}, learned.inversion
+
+
+def raw_reference(cfg: ExperimentConfig, dataset: Dataset, raw_attackers: two_fold.RawAttackers,
+                  cache: raw_cache.RawCache) -> two_fold.TwoFoldResult:
+    """The raw video judged like any fD (fresh fT, the suite's raw attacks), kept in
+    ``cache`` for every later run on the same data and evaluation."""
+    kept = cache.reference(cfg.seed)
+    if kept is not None:
+        logging.info("[raw] the raw reference of seed %d, as kept in %s", cfg.seed, cache.directory)
+        return two_fold.TwoFoldResult.from_json(kept)
+    result = two_fold.evaluate(lambda frames: frames, dataset, cfg.eval, target=None,
+                               target_factory=target_factory(cfg), seed=cfg.seed, label="raw",
+                               raw_attackers=raw_attackers, is_raw=True)
+    cache.store_reference(cfg.seed, result.to_json())
+    return result
+
+
+def raw_cache_key(cfg: ExperimentConfig, dataset: Dataset) -> dict | None:
+    """Everything the raw reference depends on (None when nothing is cached)."""
+    if not cfg.eval.raw_cache_dir:
+        return None
+    e = dataclasses.asdict(cfg.eval)
+    for where in ("evaluate_raw", "raw_cache_dir", "refresh_raw"):
+        del e[where]
+    m = cfg.model
+    return {"data": raw_cache.data_fingerprint((dataset.train, dataset.val, dataset.test, *(dataset.privacy or ()))),
+            "budget_task": budget_task_name(cfg), "eval": e, "precision": cfg.precision,
+            "target": {"width": m.target_width, "fc_units": m.target_fc_units, "dropout": m.target_dropout,
+                       "weight_decay": m.target_weight_decay, "batch_norm": m.target_batch_norm},
+            "code": raw_cache.code_version()}
 
 
 def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict | None:

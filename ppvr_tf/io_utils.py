@@ -45,6 +45,20 @@ def atomic_directory(path: str) -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def atomic_save_weights(model, path: str) -> None:
+    """A Keras model's weights (``path`` ends in ``.weights.h5``), written atomically."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".weights.h5")
+    os.close(fd)
+    try:
+        model.save_weights(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+
+
 def save_png(path: str, figure) -> None:
     """Saves a matplotlib figure atomically."""
     directory = os.path.dirname(os.path.abspath(path))

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import os
 
+import tempfile
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The CLIs keep raw references under XDG_CACHE_HOME: tests (and the CLIs they start)
+# share one fresh cache, never the user's.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ppvr_tf-test-cache-")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

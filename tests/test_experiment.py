@@ -18,7 +18,7 @@ import tensorflow as tf
 from conftest import ROOT, TINY
 from ppvr_tf import experiment
 from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig, validate
-from ppvr_tf.evaluation import attacks
+from ppvr_tf.evaluation import attacks, raw_cache
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import degradation
@@ -202,6 +202,35 @@ def test_the_two_fold_evaluation_trains_its_fresh_models_in_the_run_precision(mo
     assert policies == ["mixed_bfloat16"] * 4  # raw and degraded: a fresh fT and one attacker each
     assert 0.0 <= results["degraded"]["target_accuracy"] <= 1.0
     assert keras.config.dtype_policy().name == "float32"  # the policy ends with the evaluation
+
+
+def test_the_raw_reference_is_kept_between_runs_and_keyed_by_what_it_depends_on(tmp_path, monkeypatch):
+    cfg = dataclasses.replace(tiny_config(), eval=dataclasses.replace(
+        tiny_config().eval, attacks=("scratch", "pretrained"), raw_cache_dir=str(tmp_path)))
+    dataset = experiment.load_dataset(cfg)
+    first, _ = experiment.two_fold_results(cfg, dataset, lambda frames: frames * 0.5, None)
+    kept = [name for d in os.listdir(tmp_path) for name in os.listdir(tmp_path / d)]
+    assert sorted(kept) == ["cnn@0.25_s1_4x16x16x3.weights.h5", "key.json", "reference_s0.json"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a kept raw model was trained again")
+    monkeypatch.setattr(attacks, "fit_model", no_training)
+    monkeypatch.setattr(experiment.two_fold, "train_fresh_target", no_training)
+    cache = raw_cache.RawCache.open(str(tmp_path), experiment.raw_cache_key(cfg, dataset))
+    again = experiment.raw_reference(cfg, dataset, attacks.RawAttackers(cache), cache)
+    assert again.to_json() == first["raw"]
+    views = attacks.Views(dataset.budget_task, {"train": dataset.train.budget, "val": dataset.val.budget},
+                          {"train": dataset.train.head(len(dataset.train))}, {}, is_raw=True)
+    kept_model = attacks.RawAttackers(cache).get("cnn@0.25", 1, views, cfg.eval.attack_training())
+    assert kept_model.count_params() > 0  # loaded, not trained
+    no_scratch = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, attacks=("pretrained",)))
+    assert experiment.raw_cache_key(no_scratch, dataset) != experiment.raw_cache_key(cfg, dataset)
+    other_data = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, seed=cfg.data.seed + 1))
+    assert (experiment.raw_cache_key(other_data, experiment.load_dataset(other_data))["data"]
+            != experiment.raw_cache_key(cfg, dataset)["data"])
+    refreshed = raw_cache.RawCache.open(str(tmp_path), experiment.raw_cache_key(cfg, dataset), refresh=True)
+    with pytest.raises(AssertionError, match="trained again"):
+        experiment.raw_reference(cfg, dataset, attacks.RawAttackers(refreshed), refreshed)
 
 
 @pytest.mark.parametrize("cpu_flags, expected", [

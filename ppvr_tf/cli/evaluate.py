@@ -32,7 +32,7 @@ _DATA_FLAGS = ("num_frames", "frame_height", "frame_width", "num_identities", "t
 _EVAL_FLAGS = {"attackers": "attackers", "attacker_epochs": "attacker_epochs", "attacker_lr": "attacker_lr",
                "attacker_train_frames": "attacker_train_frames", "attacker_seeds": "attacker_seeds",
                "attacks": "attacks", "inversion_epochs": "inversion_epochs",
-               "evaluate_raw": "evaluate_raw",
+               "evaluate_raw": "evaluate_raw", "raw_cache_dir": "raw_cache_dir", "refresh_raw": "refresh_raw",
                "eval_target_epochs": "target_epochs", "eval_target_lr": "target_lr",
                "eval_patience": "patience", "eval_batch_size": "batch_size", "eval_augment": "augment"}
 

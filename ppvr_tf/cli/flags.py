@@ -10,6 +10,7 @@ from absl import flags
 from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
+from ppvr_tf.evaluation import raw_cache
 from ppvr_tf.evaluation.attacks import ATTACKS
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.training.distribute import STRATEGIES
@@ -119,6 +120,10 @@ flags.DEFINE_list("attacks", list(ATTACKS),
 flags.DEFINE_integer("attacker_seeds", 3, "Run every attack this many times (its score: the best seed).")
 flags.DEFINE_integer("inversion_epochs", 15, "Epochs of the reconstruction attack's inversion network g.")
 flags.DEFINE_bool("evaluate_raw", True, "Also judge the raw video (a sweep judges it once, as its own run).")
+flags.DEFINE_string("raw_cache_dir", raw_cache.DEFAULT_ROOT,
+                    "Where the raw reference (its results and raw-trained attackers) is kept between runs, "
+                    "keyed by the data, the evaluation flags, precision, seed and code version ('' keeps nothing).")
+flags.DEFINE_bool("refresh_raw", False, "Compute the raw reference again and replace the kept one.")
 flags.DEFINE_integer("eval_target_epochs", 30, "Epochs of a freshly trained fT (raw reference).")
 flags.DEFINE_float("eval_target_lr", 1e-3, "Learning rate of a freshly trained fT.")
 flags.DEFINE_integer("eval_patience", 8, "Early-stopping patience (epochs) in evaluation.")
@@ -152,7 +157,8 @@ def eval_config() -> EvalConfig:
                       attacker_lr=F.attacker_lr, target_epochs=F.eval_target_epochs,
                       target_lr=F.eval_target_lr, patience=F.eval_patience,
                       batch_size=F.eval_batch_size, attacker_train_frames=F.attacker_train_frames,
-                      attacker_seeds=F.attacker_seeds, evaluate_raw=F.evaluate_raw, attacks=tuple(F.attacks),
+                      attacker_seeds=F.attacker_seeds, evaluate_raw=F.evaluate_raw,
+                      raw_cache_dir=F.raw_cache_dir or None, refresh_raw=F.refresh_raw, attacks=tuple(F.attacks),
                       inversion_epochs=F.inversion_epochs, augment=F.eval_augment)
 
 

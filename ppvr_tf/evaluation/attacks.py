@@ -19,6 +19,7 @@ Every attack runs once per attacker seed; its score is the best seed's.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Callable
 
@@ -30,6 +31,8 @@ from keras import layers
 
 from ppvr_tf.data.pipeline import to_unit_range
 from ppvr_tf.evaluation import metrics
+from ppvr_tf.evaluation.raw_cache import RawCache
+from ppvr_tf.io_utils import atomic_save_weights
 from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.training.losses import SINGLE, BudgetTask, budget_loss
 
@@ -81,19 +84,27 @@ class Views:
 
 class RawAttackers:
     """Attackers trained on raw X, kept (as weights) so the raw reference, the pretrained
-    and the reconstruction attacks of every fD of a run share them."""
+    and the reconstruction attacks of every fD of a run share them, and (with a cache)
+    so do later runs on the same data."""
 
-    def __init__(self):
+    def __init__(self, cache: RawCache = RawCache()):
         self._weights: dict[tuple, list] = {}
+        self._cache = cache
 
     def get(self, name: str, seed: int, views: Views, fit: Training) -> keras.Model:
-        key = (name, seed, views.raw["train"].shape)
-        model = _attacker(name, views.task, views.raw["train"].shape[1:], seed)
+        shape = views.raw["train"].shape
+        key, stored = (name, seed, shape), self._cache.weights(name, seed, shape[1:])
+        model = _attacker(name, views.task, shape[1:], seed)
         if key in self._weights:
             model.set_weights(self._weights[key])
-            return model
-        fit_model(model, _loss(views.task), (views.raw["train"], views.labels["train"]),
-                  (views.raw["val"], views.labels["val"]), fit, seed, fit.frames_per_clip)
+        elif stored and os.path.exists(stored) and not self._cache.refresh:
+            model.load_weights(stored)
+            logging.info("raw-trained attacker %s (seed %d) from %s", name, seed, stored)
+        else:
+            fit_model(model, _loss(views.task), (views.raw["train"], views.labels["train"]),
+                      (views.raw["val"], views.labels["val"]), fit, seed, fit.frames_per_clip)
+            if stored:
+                atomic_save_weights(model, stored)
         self._weights[key] = model.get_weights()
         return model
 

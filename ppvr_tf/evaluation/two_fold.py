@@ -51,6 +51,8 @@ class EvalConfig:
     inversion_epochs: int = 15  # the reconstruction attack's g
     augment: bool = True  # random shifts (and, for attackers, flips) of the fresh models' training clips
     evaluate_raw: bool = True  # the raw reference beside every run (a sweep measures it once)
+    raw_cache_dir: str | None = None  # where raw references are kept between runs (raw_cache.py)
+    refresh_raw: bool = False  # compute the raw reference again, replacing the kept one
 
     def attack_training(self) -> attacks.Training:
         return attacks.Training(self.attacker_epochs, self.attacker_lr, self.patience, self.batch_size,
@@ -78,6 +80,11 @@ class TwoFoldResult:
         out["attackers"] = [a.to_json() for a in self.attackers]
         out["attacks"] = [a.to_json() for a in self.attacks]
         return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "TwoFoldResult":
+        return cls(**{**data, "attackers": [AttackResult(**a) for a in data["attackers"]],
+                      "attacks": [AttackResult(**a) for a in data["attacks"]]})
 
 
 def degrade(frame_filter: FrameFilter, clips: tf.data.Dataset | np.ndarray,
