@@ -29,6 +29,7 @@ class ModelConfig:
     fd_width: float = 1.0
     fd_residual_blocks: int = 5
     fd_grayscale: bool = False
+    fd_skip: bool = False  # transformer fD: fD(x) = clip(x + Δ(x), 0, 1), starting as the identity
     target_width: float = 1.0
     target_fc_units: int = 4096
     target_dropout: float = 0.5
@@ -132,6 +133,8 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(flag, f"must not be negative, got {value}")
     _one_of("degradation", m.degradation, degradation.DEGRADATIONS + baselines.BASELINES)
     _validate_baseline(m)
+    if m.fd_skip and m.degradation != "transformer":
+        raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")
     if m.degradation in ("transformer", "mcu") and (d.height % 4 or d.width % 4):
         raise ConfigError("frame_height" if d.height % 4 else "frame_width",
                           f"the {m.degradation} fD needs frame sides that are multiples of 4, "

@@ -74,7 +74,7 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
                                          model_name=f"fb_{index}")
 
     with precision.policy(cfg.precision):
-        fd, ft = _degradation_model(cfg), target_factory(cfg)(clip_shape, dataset.num_actions)
+        fd, ft = degradation_model(cfg), target_factory(cfg)(clip_shape, dataset.num_actions)
         budgets = [budget_factory(i) for i in range(len(names))]
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
         for model in (ft, *budgets):
@@ -160,16 +160,18 @@ def _sharded(stream: tf.data.Dataset) -> tf.data.Dataset:
     return stream.with_options(options)
 
 
-def _degradation_model(cfg: ExperimentConfig) -> keras.Model:
+def degradation_model(cfg: ExperimentConfig) -> keras.Model:
+    """The learned fD the configuration describes, untrained."""
     m = cfg.model
-    return degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+    return degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale,
+                                         m.fd_skip)
 
 
 def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
     fd, ft = trainer.degradation, trainer.target
     if cfg.precision != "float32":  # the camera and the cloud get float32 models
         with precision.policy("float32"):
-            fd, ft = _degradation_model(cfg), target_factory(cfg)(dataset.clip_shape, dataset.num_actions)
+            fd, ft = degradation_model(cfg), target_factory(cfg)(dataset.clip_shape, dataset.num_actions)
         fd.set_weights(trainer.degradation.get_weights())
         ft.set_weights(trainer.target.get_weights())
     _export_fd(fd, cfg, dataset, workdir)

@@ -55,6 +55,7 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"model": ModelConfig(budget_family="cnn", degradation="downsample", downsample_rate=0)}, "downsample_rate"),
     ({"model": ModelConfig(budget_family="cnn", degradation="blur", blur_sigma=0.0)}, "blur_sigma"),
     ({"model": ModelConfig(budget_family="cnn", motion_thresholds=(0.2, 0.1))}, "motion_thresholds"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_skip=True)}, "fd_skip"),
 ])
 def test_invalid_settings_fail_naming_the_flag(change, flag):
     base = dataclasses.replace(tiny_config(), **{"model": ModelConfig(budget_family="cnn")})

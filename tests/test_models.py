@@ -1,6 +1,7 @@
 """Model builders: shapes, the zoo, per-pixel standardisation, training-time arithmetic, bf16."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -92,6 +93,25 @@ def test_training_instance_norm_is_as_accurate_as_the_exported_form():
     for ref, e, t in zip(reference, exported, trained):
         scale = np.abs(ref).max()
         assert np.abs(t - ref).max() <= 2 * np.abs(e - ref).max() + 1e-5 * scale
+
+
+def test_the_skip_fd_starts_as_the_identity_learns_and_clips_to_the_unit_range():
+    fd = degradation.build_degradation("transformer", 0.125, 1, skip=True)
+    frames = np.random.default_rng(2).random((4, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(fd(frames, training=True), frames, atol=1e-6)
+    target = np.clip(frames * 1.5 - 0.2, 0.0, 1.0)
+    optimizer = keras.optimizers.Adam(1e-2)
+    losses = []
+    for _ in range(30):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(fd(frames, training=True) - target))
+        optimizer.apply(tape.gradient(loss, fd.trainable_variables), fd.trainable_variables)
+        losses.append(float(loss))
+    assert losses[-1] < 0.9 * losses[0]  # Δ learns (its zero start passes gradients)
+    out = np.asarray(fd(frames * 4.0 - 2.0))
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    paper = degradation.build_degradation("transformer", 0.125, 1)
+    assert np.abs(np.asarray(paper(frames)) - frames).mean() > 0.05  # the paper's fD starts elsewhere
 
 
 def test_fd_uses_the_training_form_only_when_training():

@@ -8,9 +8,10 @@ import os
 import keras
 import tensorflow as tf
 
+from ppvr_tf import experiment
 from ppvr_tf.config import ExperimentConfig
 from ppvr_tf.export import saved_model
-from ppvr_tf.models import bdq, degradation
+from ppvr_tf.models import bdq
 
 
 def fixed_batch(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
@@ -49,8 +50,7 @@ def from_checkpoint(workdir: str, out_dir: str) -> str:
     latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     if latest is None:
         raise FileNotFoundError(f"{workdir}/checkpoints: no checkpoint to export")
-    m = cfg.model
-    fd = degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+    fd = experiment.degradation_model(cfg)
     tf.train.Checkpoint(degradation=fd).restore(latest).expect_partial()
     shape = (cfg.data.height, cfg.data.width, 3)
     saved_model.export(fd, out_dir, shape, "degradation", cfg.to_json())
@@ -60,11 +60,11 @@ def from_checkpoint(workdir: str, out_dir: str) -> str:
 def keras_model(saved_model_dir: str) -> keras.Model:
     """fD rebuilt from the SavedModel's config with its weights: quantisation-aware
     fine-tuning needs the layers, which a SavedModel keeps only as a graph."""
-    m = config(saved_model_dir).model
-    fd = degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+    cfg = config(saved_model_dir)
+    fd = experiment.degradation_model(cfg)
     weights = tf.saved_model.load(saved_model_dir).variables
     if [tuple(w.shape) for w in weights] != [tuple(v.shape) for v in fd.variables]:
-        raise ValueError(f"{saved_model_dir}: its weights do not fit the {m.degradation} fD this version "
+        raise ValueError(f"{saved_model_dir}: its weights do not fit the {cfg.model.degradation} fD this version "
                          "of ppvr_tf builds from its config")
     for variable, value in zip(fd.variables, weights):
         variable.assign(value)

@@ -78,6 +78,8 @@ flags.DEFINE_list("motion_thresholds", ["0.05", "0.15"],
 flags.DEFINE_float("fd_width", 1.0, "Channel multiplier of the transformer fD.")
 flags.DEFINE_integer("fd_residual_blocks", 5, "Residual blocks of the transformer fD.")
 flags.DEFINE_bool("fd_grayscale", False, "fD output converted to gray (the paper's SBU runs).")
+flags.DEFINE_bool("fd_skip", False, "Transformer fD: fD(x) = clip(x + delta(x), 0, 1), starting as the identity "
+                  "(not the paper's; its fD cannot be the identity).")
 flags.DEFINE_float("target_width", 1.0, "Channel multiplier of C3D.")
 flags.DEFINE_integer("target_fc_units", 4096, "C3D fully connected units (before the width multiplier).")
 flags.DEFINE_float("target_dropout", 0.5, "C3D dropout.")
@@ -173,7 +175,7 @@ def experiment_config() -> ExperimentConfig:
     """The configuration the parsed flags describe (not yet validated)."""
     model = ModelConfig(
         degradation=F.degradation, fd_width=F.fd_width, fd_residual_blocks=F.fd_residual_blocks,
-        fd_grayscale=F.fd_grayscale, target_width=F.target_width, target_fc_units=F.target_fc_units,
+        fd_grayscale=F.fd_grayscale, fd_skip=F.fd_skip, target_width=F.target_width, target_fc_units=F.target_fc_units,
         target_dropout=F.target_dropout, target_batch_norm=F.target_batch_norm,
         target_weight_decay=F.target_weight_decay, budget_family=F.budget_family,
         budget_width=F.budget_width, budget_width_step=F.budget_width_step,

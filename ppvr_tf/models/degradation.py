@@ -123,13 +123,19 @@ def _conv_norm(x, filters: int, kernel: int, stride: int = 1, relu: bool = True,
 
 
 def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: bool = False,
-                    name: str = "fd_transformer") -> keras.Model:
+                    skip: bool = False, name: str = "fd_transformer") -> keras.Model:
     """Johnson et al.'s image transformation net, the paper's fD.
 
     conv 9x9/32 -> 3x3/64 s2 -> 3x3/128 s2 -> residual blocks -> two transposed
     3x3 s2 convs -> conv 9x9/3, instance norm after every conv, output
     ``tanh(x) * 0.5 + 0.5`` in [0, 1]. ``width`` scales every channel count; frame
     sides must be multiples of 4 (two stride-2 stages).
+
+    ``skip`` (not the paper's): fD(x) = clip(x + Δ(x), 0, 1), the last conv (Δ) starting
+    at zero, so fD starts as the identity. The paper's net cannot be the identity (its
+    last instance norm fixes every frame's mean and contrast per channel): after its
+    identity pretraining fT learned from a distorted video. The clip is a bottleneck:
+    what Δ pushes past 0 or 1 is gone, not hidden.
     """
     c1, c2, c3 = (max(4, int(round(c * width))) for c in (32, 64, 128))
     frames = keras.Input((None, None, 3), name="frames")
@@ -142,8 +148,12 @@ def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: boo
         x = layers.Add()([x, y])
     x = _conv_norm(x, c2, 3, stride=2, transpose=True)
     x = _conv_norm(x, c1, 3, stride=2, transpose=True)
-    x = InstanceNorm()(RowwiseConv2D(3, 9, padding="same", use_bias=False)(x))
-    x = UnitTanh(name="to_unit_range")(x)
+    if skip:
+        delta = RowwiseConv2D(3, 9, padding="same", use_bias=False, kernel_initializer="zeros")(x)
+        x = layers.ReLU(max_value=1.0, name="to_unit_range")(layers.Add()([frames, delta]))
+    else:
+        x = InstanceNorm()(RowwiseConv2D(3, 9, padding="same", use_bias=False)(x))
+        x = UnitTanh(name="to_unit_range")(x)
     if grayscale:
         x = ToGray(name="to_gray")(x)
     return keras.Model(frames, x, name=name)
@@ -208,12 +218,12 @@ def takes_clips(fd: keras.Model) -> bool:
 
 
 def build_degradation(kind: str, width: float = 1.0, residual_blocks: int = 5,
-                      grayscale: bool = False) -> keras.Model:
+                      grayscale: bool = False, skip: bool = False) -> keras.Model:
     """fD by name: ``transformer`` (the paper's), ``mcu`` (for microcontrollers; here
     ``residual_blocks`` is per stage), ``bdq`` (the peer: blur, difference, learned
-    quantisation) or ``identity`` (raw)."""
+    quantisation) or ``identity`` (raw). ``skip``: the transformer's input skip."""
     if kind == "transformer":
-        return transformer_net(width, residual_blocks, grayscale)
+        return transformer_net(width, residual_blocks, grayscale, skip)
     if kind == "mcu":
         return mcu_net(width, residual_blocks, grayscale)
     if kind == "identity":
