@@ -102,9 +102,8 @@ def _check_resumable(cfg: ExperimentConfig, workdir: Workdir, chief: bool = True
     if os.path.exists(workdir.config):
         with open(workdir.config) as f:
             previous = ExperimentConfig.from_json(f.read())
-        where = {"strategy": cfg.strategy, "eval": dataclasses.replace(  # how, not what, is computed
-            previous.eval, raw_cache_dir=cfg.eval.raw_cache_dir, refresh_raw=cfg.eval.refresh_raw)}
-        if dataclasses.replace(previous, **where) != cfg:
+        how = {"strategy": cfg.strategy, "eval": previous.eval.measured()}  # not what is computed
+        if dataclasses.replace(previous, **how) != dataclasses.replace(cfg, eval=cfg.eval.measured()):
             raise ValueError(f"{workdir.config}: this workdir holds a run with a different "
                              "configuration; use a new --workdir (or delete this one)")
     if chief:
@@ -245,15 +244,11 @@ def raw_cache_key(cfg: ExperimentConfig, dataset: Dataset) -> dict | None:
     """Everything the raw reference depends on (None when nothing is cached)."""
     if not cfg.eval.raw_cache_dir:
         return None
-    e = dataclasses.asdict(cfg.eval)
-    for where in ("evaluate_raw", "raw_cache_dir", "refresh_raw"):
-        del e[where]
-    m = cfg.model
+    evaluation = dataclasses.asdict(dataclasses.replace(cfg.eval.measured(), evaluate_raw=True))
+    fresh_target = {k: v for k, v in dataclasses.asdict(cfg.model).items() if k.startswith("target_")}
     return {"data": raw_cache.data_fingerprint((dataset.train, dataset.val, dataset.test, *(dataset.privacy or ()))),
-            "budget_task": budget_task_name(cfg), "eval": e, "precision": cfg.precision,
-            "target": {"width": m.target_width, "fc_units": m.target_fc_units, "dropout": m.target_dropout,
-                       "weight_decay": m.target_weight_decay, "batch_norm": m.target_batch_norm},
-            "code": raw_cache.code_version()}
+            "budget_task": budget_task_name(cfg), "eval": evaluation, "precision": cfg.precision,
+            "target": fresh_target, "code": raw_cache.code_version()}
 
 
 def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict | None:

@@ -5,21 +5,29 @@ import contextlib
 import os
 import shutil
 import tempfile
-from typing import Iterator
+from typing import Callable, Iterator
+
+
+def atomic_file(path: str, write: Callable[[str], None], suffix: str = "") -> None:
+    """``write(tmp)`` fills a scratch file beside ``path`` that then replaces ``path``
+    (``suffix``: the name ending a writer insists on, such as ``.weights.h5``)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix or os.path.basename(path))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
 
 
 def atomic_write_text(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
             f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+    atomic_file(path, write)
 
 
 @contextlib.contextmanager
@@ -47,26 +55,9 @@ def atomic_directory(path: str) -> Iterator[str]:
 
 def atomic_save_weights(model, path: str) -> None:
     """A Keras model's weights (``path`` ends in ``.weights.h5``), written atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".weights.h5")
-    os.close(fd)
-    try:
-        model.save_weights(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+    atomic_file(path, model.save_weights, suffix=".weights.h5")
 
 
 def save_png(path: str, figure) -> None:
     """Saves a matplotlib figure atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".png")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+    atomic_file(path, lambda tmp: figure.savefig(tmp, dpi=120, bbox_inches="tight"), suffix=".png")

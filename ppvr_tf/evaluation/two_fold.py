@@ -54,6 +54,10 @@ class EvalConfig:
     raw_cache_dir: str | None = None  # where raw references are kept between runs (raw_cache.py)
     refresh_raw: bool = False  # compute the raw reference again, replacing the kept one
 
+    def measured(self) -> "EvalConfig":
+        """Without the settings that say where results are kept, not what is measured."""
+        return dataclasses.replace(self, raw_cache_dir=None, refresh_raw=False)
+
     def attack_training(self) -> attacks.Training:
         return attacks.Training(self.attacker_epochs, self.attacker_lr, self.patience, self.batch_size,
                                 self.attacker_train_frames, self.inversion_epochs, self.augment, flip=True)
