@@ -39,6 +39,7 @@ class ModelConfig:
     budget_width: float = 0.6
     budget_width_step: float = -0.02
     num_budget_models: int = 1  # M (ensemble) or K (K-beam)
+    inversion_budget: bool = False  # one more fB: R(g(fD(x))), g inverts fD, R reads raw video
     # the fixed baselines (models/baselines.py), used when ``degradation`` names one
     downsample_rate: int = 4
     downsample_keep_size: bool = True
@@ -135,6 +136,8 @@ def validate(cfg: ExperimentConfig) -> None:
     _validate_baseline(m)
     if m.fd_skip and m.degradation != "transformer":
         raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")
+    if m.inversion_budget and s.method == "kbeam":
+        raise ConfigError("inversion_budget", "K-beam's beams are one family; use --method=entropy or grl")
     if m.degradation in ("transformer", "mcu") and (d.height % 4 or d.width % 4):
         raise ConfigError("frame_height" if d.height % 4 else "frame_width",
                           f"the {m.degradation} fD needs frame sides that are multiples of 4, "

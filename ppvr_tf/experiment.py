@@ -27,7 +27,7 @@ from ppvr_tf.data.pipeline import Dataset
 from ppvr_tf.evaluation import attacks, raw_cache, two_fold
 from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
-from ppvr_tf.models import baselines, budget, degradation, target
+from ppvr_tf.models import baselines, budget, degradation, inversion, target
 from ppvr_tf.training import callbacks, distribute, precision, schedule as sched
 from ppvr_tf.training.trainer import AdversarialTrainer
 
@@ -70,12 +70,14 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
     names = m.budget_names
 
     def budget_factory(index: int) -> keras.Model:
+        if index == len(names):  # --inversion_budget
+            return inversion.InversionBudget(names[0], clip_shape, dataset.budget_task.outputs, name=f"fb_{index}")
         return budget.build_budget_model(names[index], clip_shape, dataset.budget_task.outputs,
                                          model_name=f"fb_{index}")
 
     with precision.policy(cfg.precision):
         fd, ft = degradation_model(cfg), target_factory(cfg)(clip_shape, dataset.num_actions)
-        budgets = [budget_factory(i) for i in range(len(names))]
+        budgets = [budget_factory(i) for i in range(len(names) + m.inversion_budget)]
     if tf.distribute.get_strategy().num_replicas_in_sync > 1:
         for model in (ft, *budgets):
             distribute.synchronize_batch_statistics(model)

@@ -36,7 +36,7 @@ def batch(tiny_dataset):
 
 def make_trainer(dataset: pipeline.Dataset, method: str = "entropy", num_budgets: int = 1,
                  lr: float = 1e-2, optimizer=keras.optimizers.SGD, gamma: float = 2.0,
-                 **schedule_kwargs) -> AdversarialTrainer:
+                 budget_factory=None, **schedule_kwargs) -> AdversarialTrainer:
     """A small trainer with deterministic models (no dropout) and plain SGD by default."""
     keras.utils.set_random_seed(0)
     shape = dataset.clip_shape
@@ -44,6 +44,7 @@ def make_trainer(dataset: pipeline.Dataset, method: str = "entropy", num_budgets
 
     def factory(index):
         return budget.build_budget_model(names[index], shape, dataset.budget_task.outputs)
+    factory = budget_factory or factory
 
     config = sched.ScheduleConfig(method=method, **schedule_kwargs)
     trainer = AdversarialTrainer(

@@ -56,6 +56,8 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"model": ModelConfig(budget_family="cnn", degradation="blur", blur_sigma=0.0)}, "blur_sigma"),
     ({"model": ModelConfig(budget_family="cnn", motion_thresholds=(0.2, 0.1))}, "motion_thresholds"),
     ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_skip=True)}, "fd_skip"),
+    ({"model": ModelConfig(budget_family="cnn", inversion_budget=True),
+      "schedule": ScheduleConfig(method="kbeam")}, "inversion_budget"),
 ])
 def test_invalid_settings_fail_naming_the_flag(change, flag):
     base = dataclasses.replace(tiny_config(), **{"model": ModelConfig(budget_family="cnn")})
@@ -258,3 +260,17 @@ def test_each_phase_is_traced_once_however_many_steps_and_epochs(tmp_path, metho
     assert set(trainer.phase_steps) == {phase for phase, count in steps.items() if count}
     assert {phase: f.experimental_get_tracing_count() for phase, f in trainer.phase_steps.items()} == \
         {phase: 1 for phase in trainer.phase_steps}
+
+
+def test_a_run_with_the_inversion_budget_trains_checkpoints_and_resumes(tmp_path):
+    cfg = tiny_config(max_iter=2)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, inversion_budget=True))
+    dataset, workdir = experiment.load_dataset(cfg), experiment.Workdir(str(tmp_path))
+    trainer = experiment.train(cfg, dataset, workdir, verbose=0)
+    assert [type(b).__name__ for b in trainer.budgets] == ["TimeAveragedClassifier", "InversionBudget"]
+    assert trainer.schedule.done
+    resumed = experiment.build_trainer(cfg, dataset, trainer.schedule)
+    experiment._checkpoint(resumed, tf.Variable("")).restore(
+        tf.train.latest_checkpoint(workdir.checkpoints)).expect_partial()
+    for now, saved in zip(resumed.budgets[1].weights, trainer.budgets[1].weights):
+        np.testing.assert_array_equal(now.numpy(), saved.numpy())

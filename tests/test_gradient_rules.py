@@ -148,3 +148,43 @@ def test_cross_dataset_budget_terms_use_the_privacy_clips(tiny_dataset, batch):
     np.testing.assert_allclose(logs["loss_b"], expected, rtol=1e-5)
     entropy = trainer._entropy_step(cross)["entropy_b"]
     assert np.isfinite(entropy)
+
+
+def _inversion_trainer(dataset, **kwargs):
+    from ppvr_tf.models.inversion import InversionBudget
+
+    def factory(index):
+        return InversionBudget("cnn@0.25", dataset.clip_shape, dataset.budget_task.outputs, width=8, blocks=1)
+    return make_trainer(dataset, "entropy", budget_factory=factory, **kwargs)
+
+
+def test_the_inversion_budget_learns_to_invert_fd_and_read_raw_video(tiny_dataset, batch):
+    """Its budget step fits g to fD(x) -> x and R to raw x as well as R(g(fD(x))); fD is frozen."""
+    import keras
+    trainer = _inversion_trainer(tiny_dataset, optimizer=keras.optimizers.Adam, lr=1e-2)
+    fb, task = trainer.budgets[0], tiny_dataset.budget_task
+    degraded = degrade_clips(trainer.degradation, batch["clips"])
+
+    def errors():
+        rebuilt = float(tf.reduce_mean(tf.square(fb.reconstruct(degraded) - batch["clips"])))
+        raw = float(losses.budget_loss(task, batch["budget"], fb.reader(batch["clips"], training=True)))
+        return rebuilt, raw, float(losses.budget_loss(task, batch["budget"], fb(degraded, training=True)))
+    before, d_weights = errors(), weights(trainer.degradation.trainable_variables)
+    for _ in range(15):
+        trainer._update("budget", batch)
+    after = errors()
+    assert all(a < 0.8 * b for a, b in zip(after, before)), (before, after)
+    for now, then in zip(weights(trainer.degradation.trainable_variables), d_weights):
+        np.testing.assert_array_equal(now, then)
+
+
+def test_fd_raises_the_entropy_of_the_reader_behind_the_inversion(tiny_dataset, batch):
+    trainer = _inversion_trainer(tiny_dataset, lr=0.05, gamma=10.0)
+    for _ in range(20):
+        trainer._update("budget", batch)
+    low = _entropy(trainer, batch)
+    for _ in range(5):
+        trainer._update("adversarial", batch)
+    assert _entropy(trainer, batch) > low + 0.05
+    trainer.reinitialize_budgets()  # restarting builds a fresh one of the same shape
+    assert np.isfinite(_entropy(trainer, batch))

@@ -89,6 +89,8 @@ flags.DEFINE_string("budget_family", "mobilenet_v1", "Family of the budget model
 flags.DEFINE_float("budget_width", 0.6, "Width multiplier of the first budget model.")
 flags.DEFINE_float("budget_width_step", -0.02, "Width change from one budget model to the next.")
 flags.DEFINE_integer("num_budget_models", 1, "M (entropy/grl ensemble) or K (kbeam beams).")
+flags.DEFINE_bool("inversion_budget", False, "One more budget model, R(g(fD(x))): an inversion network g "
+                  "and a reader R that also learns from raw x (the reconstruction attack, in training).")
 # Training
 flags.DEFINE_string("method", "entropy", f"Optimisation scheme: one of {', '.join(METHODS)}.")
 flags.DEFINE_float("gamma", 2.0, "Weight γ of the budget term.")
@@ -179,7 +181,8 @@ def experiment_config() -> ExperimentConfig:
         target_dropout=F.target_dropout, target_batch_norm=F.target_batch_norm,
         target_weight_decay=F.target_weight_decay, budget_family=F.budget_family,
         budget_width=F.budget_width, budget_width_step=F.budget_width_step,
-        num_budget_models=F.num_budget_models, downsample_rate=F.downsample_rate,
+        num_budget_models=F.num_budget_models, inversion_budget=F.inversion_budget,
+        downsample_rate=F.downsample_rate,
         downsample_keep_size=F.downsample_keep_size, blur_sigma=F.blur_sigma, motion_sigma=F.motion_sigma,
         motion_thresholds=_floats("motion_thresholds", F.motion_thresholds))
     schedule = ScheduleConfig(

@@ -27,13 +27,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from keras import layers
 
 from ppvr_tf.data.pipeline import to_unit_range
 from ppvr_tf.evaluation import metrics
 from ppvr_tf.evaluation.raw_cache import RawCache
 from ppvr_tf.io_utils import atomic_save_weights
 from ppvr_tf.models.budget import build_budget_model
+from ppvr_tf.models.inversion import inversion_network
 from ppvr_tf.training.losses import SINGLE, BudgetTask, budget_loss
 
 ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")
@@ -297,22 +297,6 @@ def predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
     """Outputs for uint8 clips."""
     return np.concatenate([np.asarray(model(to_unit_range(x[i:i + batch_size]), training=False))
                            for i in range(0, len(x), batch_size)])
-
-
-def inversion_network(input_shape: tuple, output_shape: tuple, width: int = 32, blocks: int = 3) -> keras.Model:
-    """g: fD(x) -> x for frames: fD(x) scaled to the raw size plus a learned correction
-    (residual convolutions), so g starts where fD left the frame."""
-    x = frames = keras.Input(input_shape)
-    if tuple(input_shape[:2]) != tuple(output_shape[:2]):
-        x = layers.Resizing(*output_shape[:2], interpolation="bilinear")(x)
-    base = x if input_shape[-1] == output_shape[-1] else layers.Conv2D(output_shape[-1], 1)(x)
-    h = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
-    for _ in range(blocks):
-        r = layers.Conv2D(width, 3, padding="same", activation="relu")(h)
-        h = layers.Add()([h, layers.Conv2D(width, 3, padding="same")(r)])
-        h = layers.ReLU()(h)
-    correction = layers.Conv2D(output_shape[-1], 3, padding="same", kernel_initializer="zeros")(h)
-    return keras.Model(frames, layers.Add()([base, correction]), name="inversion")  # starts as fD(x) itself
 
 
 def _frames(clips: np.ndarray) -> np.ndarray:

@@ -129,6 +129,17 @@ class AdversarialTrainer(keras.Model):
             return self._degrade(data["budget_clips"])
         return self._degrade(data["clips"]) if degraded is None else degraded
 
+    def _adversary_losses(self, data, degraded):
+        """What budget models with an inner adversary (``InversionBudget``: g and R) learn
+        besides LB; fD does not see these gradients."""
+        raw = data.get("budget_clips", data["clips"])
+        extra = [b.adversary_loss(self._budget_loss, raw, tf.stop_gradient(degraded), data["budget"])
+                 for b in self.budgets if hasattr(b, "adversary_loss")]
+        return tf.add_n(extra) if extra else tf.constant(0.0)
+
+    def _budget_loss(self, labels, logits):
+        return losses.budget_loss(self.budget_task, labels, logits)
+
     def _budget_terms(self, degraded, labels):
         logits = [b(degraded, training=True) for b in self.budgets]
         return ([losses.budget_loss(self.budget_task, labels, l) for l in logits],
@@ -161,7 +172,7 @@ class AdversarialTrainer(keras.Model):
         degraded = tf.stop_gradient(self._budget_input(data))
         with tf.GradientTape() as tape:
             loss_b, entropy_b, acc_b = self._budget_terms(degraded, data["budget"])
-            total = tf.add_n(loss_b)
+            total = tf.add_n(loss_b) + self._adversary_losses(data, degraded)
         self._apply(self.b_optimizer, total, self._budget_variables(), tape)
         return {"loss_b": tf.reduce_min(_global(loss_b)), "entropy_b": tf.reduce_min(_global(entropy_b)),
                 "acc_b": tf.reduce_min(_global(acc_b))}
@@ -220,7 +231,7 @@ class AdversarialTrainer(keras.Model):
                 logits = budget(reverse_gradient(private, self.gamma * strongest[i]), training=True)
                 loss_b.append(losses.budget_loss(self.budget_task, data["budget"], logits))
                 acc_b.append(losses.budget_accuracy(self.budget_task, data["budget"], logits))
-            total = loss_t + tf.add_n(loss_b)
+            total = loss_t + tf.add_n(loss_b) + self._adversary_losses(data, private)
         grads = self._gradients(tape, total, d_vars + t_vars + b_vars)
         n_d, n_t = len(d_vars), len(t_vars)
         _apply_in_order([(self.d_optimizer, grads[:n_d], d_vars),
