@@ -12,7 +12,8 @@ from ppvr_tf.evaluation import attacks
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.models import baselines, budget, degradation
 from ppvr_tf.training import distribute, precision
-from ppvr_tf.training.schedule import METHODS, ScheduleConfig
+from ppvr_tf.training import methods
+from ppvr_tf.training.schedule import ScheduleConfig
 
 
 class ConfigError(ValueError):
@@ -113,8 +114,7 @@ def validate(cfg: ExperimentConfig) -> None:
     else:
         raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}; available: synthetic, "
                                      f"{', '.join(loader.REAL_DATASETS)}")
-    if s.method not in METHODS:
-        raise ConfigError("method", f"unknown method {s.method!r}; expected one of {', '.join(METHODS)}")
+    _one_of("method", s.method, methods.names())
     if m.num_budget_models < 1:
         raise ConfigError("num_budget_models", f"M (or K) must be at least 1, got {m.num_budget_models}")
     for flag, value in (("th1", s.th1), ("th2", s.th2)):

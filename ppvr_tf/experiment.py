@@ -63,9 +63,16 @@ def target_factory(cfg: ExperimentConfig):
     return build
 
 
-def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Schedule) -> AdversarialTrainer:
-    """fD, fT, the M budget models and the trainer with its three optimizers (+ identity)."""
+def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Schedule,
+                  strategy: tf.distribute.Strategy | None = None) -> AdversarialTrainer:
+    """fD, fT, the M budget models and the trainer with its three optimizers (+ identity).
+
+    Models and optimizers are made in the strategy's scope; the trainer, which holds no
+    weights of its own, outside it, and ``fit`` runs in the scope. Made in the scope, Keras
+    would build the trainer in ``fit`` by reducing a batch across replicas, which
+    MultiWorkerMirroredStrategy cannot do for a dict of tensors."""
     m, o = cfg.model, cfg.optim
+    strategy = strategy or tf.distribute.get_strategy()
     clip_shape = dataset.clip_shape
     names = m.budget_names
 
@@ -75,17 +82,19 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
         return budget.build_budget_model(names[index], clip_shape, dataset.budget_task.outputs,
                                          model_name=f"fb_{index}")
 
-    with precision.policy(cfg.precision):
+    with strategy.scope(), precision.policy(cfg.precision):
         fd, ft = degradation_model(cfg), target_factory(cfg)(clip_shape, dataset.num_actions)
         budgets = [budget_factory(i) for i in range(len(names) + m.inversion_budget)]
-    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        optimizers = dict(d_optimizer=keras.optimizers.Adam(o.lr_degradation),
+                          t_optimizer=keras.optimizers.Adam(o.lr_target),
+                          b_optimizer=keras.optimizers.Adam(o.lr_budget),
+                          identity_optimizer=keras.optimizers.Adam(o.lr_identity))
+    if strategy.num_replicas_in_sync > 1:
         for model in (ft, *budgets):
             distribute.synchronize_batch_statistics(model)
     trainer = AdversarialTrainer(fd, ft, budgets, dataset.budget_task, schedule, o.gamma, budget_factory)
-    trainer.compile(d_optimizer=keras.optimizers.Adam(o.lr_degradation),
-                    t_optimizer=keras.optimizers.Adam(o.lr_target),
-                    b_optimizer=keras.optimizers.Adam(o.lr_budget),
-                    identity_optimizer=keras.optimizers.Adam(o.lr_identity))
+    with strategy.scope():
+        trainer.compile(**optimizers)
     return trainer
 
 
@@ -123,8 +132,7 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
                                         f"over {strategy.num_replicas_in_sync} replicas")
     keras.utils.set_random_seed(cfg.seed)
     schedule_text = tf.Variable("", dtype=tf.string, trainable=False)
-    with strategy.scope():
-        trainer = build_trainer(cfg, dataset, sched.Schedule(cfg.schedule))
+    trainer = build_trainer(cfg, dataset, sched.Schedule(cfg.schedule), strategy)
     checkpoint = _checkpoint(trainer, schedule_text)
     latest = tf.train.latest_checkpoint(workdir.checkpoints)  # the chief's, on every worker
     if latest:
@@ -145,11 +153,13 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
             watchers.append(callbacks.TensorBoardFrames(workdir.tensorboard, sample))
         step = trainer.schedule.state.total_steps
         stream = pipeline.training_stream(dataset, cfg.optim.batch_size, cfg.seed, start_step=step)
-        initial_epoch = step // cfg.checkpoint_every
-        trainer.fit(_sharded(stream),
-                    epochs=initial_epoch + 10**6, initial_epoch=initial_epoch,
-                    steps_per_epoch=cfg.checkpoint_every, verbose=verbose, shuffle=False,
-                    callbacks=watchers)
+        initial_epoch = step // cfg.checkpoint_every  # an epoch: checkpoint_every steps
+        epochs = -(-trainer.schedule.max_steps() // cfg.checkpoint_every)  # at most; the schedule stops it
+        with strategy.scope():
+            trainer.fit(_sharded(stream),
+                        epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=cfg.checkpoint_every, verbose=verbose, shuffle=False,
+                        callbacks=watchers)
         saver.save()  # the final state, whatever the epoch boundary
     return trainer
 

@@ -42,7 +42,7 @@ def test_grl_step_gives_fd_the_gradient_of_lt_minus_gamma_lb(tiny_dataset, batch
     expected = [gt - 1.5 * gb for gt, gb in zip(_grads(lt, d_vars), _grads(lb, d_vars))]
     expected_b = _grads(lb, fb.trainable_variables)
     before, before_b = weights(d_vars), weights(fb.trainable_variables)
-    trainer._update("adversarial", batch)
+    trainer.update("adversarial", batch)
     for b, a, g in zip(before, weights(d_vars), expected):
         np.testing.assert_allclose(b - a, 0.1 * g.numpy(), rtol=2e-3, atol=1e-6)
     # the budget model descends its own loss in the same backward pass
@@ -64,25 +64,25 @@ def _budget_loss(trainer, batch):
 def test_entropy_step_raises_budget_entropy_and_budget_step_lowers_lb(tiny_dataset, batch):
     trainer = make_trainer(tiny_dataset, "entropy", lr=0.05, gamma=10.0)
     for _ in range(20):  # a confident budget model first
-        trainer._update("budget", batch)
+        trainer.update("budget", batch)
     low_entropy, budget_weights = _entropy(trainer, batch), weights(trainer.budgets[0].trainable_variables)
     for _ in range(5):
-        trainer._update("adversarial", batch)
+        trainer.update("adversarial", batch)
     assert _entropy(trainer, batch) > low_entropy + 0.05
     for now, then in zip(weights(trainer.budgets[0].trainable_variables), budget_weights):
         np.testing.assert_array_equal(now, then)  # θB untouched by the fD step
 
     high_loss = _budget_loss(trainer, batch)
     for _ in range(5):
-        trainer._update("budget", batch)
+        trainer.update("budget", batch)
     assert _budget_loss(trainer, batch) < high_loss
 
 
 def test_kbeam_ascends_against_the_argmin_budget_model(tiny_dataset, batch):
     trainer = make_trainer(tiny_dataset, "kbeam", num_budgets=2, lr=0.1)
     for _ in range(10):
-        trainer._update("budget", batch)
-    logs = {k: float(v) for k, v in trainer._update("kbeam_select", batch).items()}
+        trainer.update("budget", batch)
+    logs = {k: float(v) for k, v in trainer.update("kbeam_select", batch).items()}
     trainer.schedule.state.phase = "kbeam_select"
     trainer.schedule.advance(logs)
     j = trainer.schedule.state.beam_choice
@@ -99,7 +99,7 @@ def test_kbeam_ascends_against_the_argmin_budget_model(tiny_dataset, batch):
     ascent = _grads(lb(trainer.budgets[j]), d_vars)
     other = _grads(lb(trainer.budgets[1 - j]), d_vars)
     before = weights(d_vars)
-    trainer._update("kbeam_ascent", batch)
+    trainer.update("kbeam_ascent", batch)
     deltas = [a - b for a, b in zip(weights(d_vars), before)]
     for delta, g in zip(deltas, ascent):  # θD ← θD + αD ∇LB,j
         np.testing.assert_allclose(delta, 0.1 * g.numpy(), rtol=2e-3, atol=1e-6)
@@ -110,7 +110,7 @@ def test_restart_reinitialises_budget_weights_and_moments(tiny_dataset, batch):
     import keras
     trainer = make_trainer(tiny_dataset, "entropy", num_budgets=2, optimizer=keras.optimizers.Adam, lr=1e-2)
     for _ in range(3):
-        trainer._update("budget", batch)
+        trainer.update("budget", batch)
     trained = [weights(b.weights) for b in trainer.budgets]
     trainer.reinitialize_budgets()
     for model, old in zip(trainer.budgets, trained):
@@ -128,10 +128,10 @@ def test_multi_label_budget_task_entropy_and_budget_steps(batch):
     data = next(iter(pipeline.training_stream(dataset, batch_size=8, seed=1)))
     trainer = make_trainer(dataset, "entropy", lr=0.05, gamma=10.0)
     for _ in range(20):
-        trainer._update("budget", data)
+        trainer.update("budget", data)
     low = _entropy(trainer, data)
     for _ in range(5):
-        trainer._update("adversarial", data)
+        trainer.update("adversarial", data)
     high = _entropy(trainer, data)
     assert low + 0.02 < high <= np.log(2.0) + 1e-6  # Bernoulli entropy, at most log 2 per attribute
 
@@ -144,9 +144,9 @@ def test_cross_dataset_budget_terms_use_the_privacy_clips(tiny_dataset, batch):
     cross = {**batch, "budget_clips": images}
     expected = losses.budget_loss(tiny_dataset.budget_task, batch["budget"],
                                   fb(degrade_clips(fd, images), training=True))
-    logs = trainer._step_budget(cross)
-    np.testing.assert_allclose(logs["loss_b"], expected, rtol=1e-5)
-    entropy = trainer._entropy_step(cross)["entropy_b"]
+    logs = trainer.update("budget", cross)
+    np.testing.assert_allclose(logs["loss_b_min"], expected, rtol=1e-5)
+    entropy = trainer.update("adversarial", cross)["entropy_b_min"]
     assert np.isfinite(entropy)
 
 
@@ -171,7 +171,7 @@ def test_the_inversion_budget_learns_to_invert_fd_and_read_raw_video(tiny_datase
         return rebuilt, raw, float(losses.budget_loss(task, batch["budget"], fb(degraded, training=True)))
     before, d_weights = errors(), weights(trainer.degradation.trainable_variables)
     for _ in range(15):
-        trainer._update("budget", batch)
+        trainer.update("budget", batch)
     after = errors()
     assert all(a < 0.8 * b for a, b in zip(after, before)), (before, after)
     for now, then in zip(weights(trainer.degradation.trainable_variables), d_weights):
@@ -181,10 +181,10 @@ def test_the_inversion_budget_learns_to_invert_fd_and_read_raw_video(tiny_datase
 def test_fd_raises_the_entropy_of_the_reader_behind_the_inversion(tiny_dataset, batch):
     trainer = _inversion_trainer(tiny_dataset, lr=0.05, gamma=10.0)
     for _ in range(20):
-        trainer._update("budget", batch)
+        trainer.update("budget", batch)
     low = _entropy(trainer, batch)
     for _ in range(5):
-        trainer._update("adversarial", batch)
+        trainer.update("adversarial", batch)
     assert _entropy(trainer, batch) > low + 0.05
     trainer.reinitialize_budgets()  # restarting builds a fresh one of the same shape
     assert np.isfinite(_entropy(trainer, batch))

@@ -1,6 +1,8 @@
 """The host-side outer loop: threshold loops, K-beam, restarting, persistence."""
 from __future__ import annotations
 
+import pytest
+
 from ppvr_tf.training import schedule as S
 
 
@@ -19,7 +21,7 @@ def _run(schedule, logs_for_phase, steps):
 def test_pretraining_then_cycle_order():
     s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=1, pretrain_identity_steps=2,
                                     pretrain_target_steps=1, pretrain_budget_steps=0, threshold_window=1))
-    seen, _ = _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b": 1.0}, 20)
+    seen, _ = _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b_min": 1.0}, 20)
     assert seen == ["pretrain_identity", "pretrain_identity", "pretrain_target", "adversarial", "target", "budget"]
     assert s.done
 
@@ -34,7 +36,7 @@ def test_threshold_loops_switch_exactly_when_accuracy_passes_th1_and_th2():
         if phase == "target":
             return {"val_acc_t": next(target_acc)}
         if phase == "budget":
-            return {"acc_b": next(budget_acc)}
+            return {"acc_b_min": next(budget_acc)}
         return {}
 
     seen, _ = _run(s, logs, 20)
@@ -45,15 +47,24 @@ def test_threshold_loops_switch_exactly_when_accuracy_passes_th1_and_th2():
 def test_loops_are_capped_and_counted():
     s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=2, max_target_steps=4, max_budget_steps=2,
                                     pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
-    seen, _ = _run(s, lambda p, i: {"val_acc_t": 0.0, "acc_b": 0.0}, 100)
+    seen, _ = _run(s, lambda p, i: {"val_acc_t": 0.0, "acc_b_min": 0.0}, 100)
     assert seen.count("target") == 8 and seen.count("budget") == 4
     assert s.state.capped_loops == {"target": 2, "budget": 2}
+
+
+@pytest.mark.parametrize("method", ["grl", "entropy", "kbeam"])
+def test_max_steps_is_what_a_schedule_whose_loops_never_pass_takes(method):
+    s = S.Schedule(S.ScheduleConfig(method=method, max_iter=5, restart_every=2, d_iter=3, max_target_steps=4,
+                                    max_budget_steps=2, restart_budget_steps=6, pretrain_identity_steps=2,
+                                    pretrain_target_steps=3, pretrain_budget_steps=1))
+    seen, _ = _run(s, lambda p, i: {"val_acc_t": 0.0, "acc_b_min": 0.0, "lb_00": 0.0}, 1000)
+    assert s.done and len(seen) == s.max_steps()
 
 
 def test_restart_every_r_iterations_then_retrain_budget():
     s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=5, restart_every=2, th2=0.5, threshold_window=1,
                                     pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
-    seen, restarts = _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b": 1.0}, 100)
+    seen, restarts = _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b_min": 1.0}, 100)
     assert s.state.restarts == 2 and seen.count("restart") == 2
     assert [seen[i] for i in restarts] == ["restart", "restart"]  # reinitialise right before retraining
 
@@ -61,7 +72,7 @@ def test_restart_every_r_iterations_then_retrain_budget():
 def test_kbeam_cycle_runs_d_iter_ascent_steps_against_argmin():
     s = S.Schedule(S.ScheduleConfig(method="kbeam", max_iter=1, d_iter=3, threshold_window=1,
                                     pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
-    logs = {"lb_00": 0.9, "lb_01": 0.1, "lb_02": 0.5, "val_acc_t": 1.0, "acc_b": 1.0}
+    logs = {"lb_00": 0.9, "lb_01": 0.1, "lb_02": 0.5, "val_acc_t": 1.0, "acc_b_min": 1.0}
     seen, _ = _run(s, lambda p, i: logs, 20)
     assert seen == ["kbeam_select"] + ["kbeam_ascent"] * 3 + ["budget", "target"]
     assert s.state.beam_choice == 1
@@ -70,6 +81,6 @@ def test_kbeam_cycle_runs_d_iter_ascent_steps_against_argmin():
 def test_state_round_trips_through_json():
     config = S.ScheduleConfig(method="entropy", max_iter=3)
     s = S.Schedule(config)
-    _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b": 1.0}, 7)
+    _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b_min": 1.0}, 7)
     restored = S.Schedule.from_json(config, s.to_json())
     assert restored.state == s.state

@@ -47,7 +47,7 @@ from ppvr_tf.cli import flags as ppvr_flags  # noqa: E402
 from ppvr_tf.data.pipeline import training_stream  # noqa: E402
 from ppvr_tf.io_utils import atomic_write_text  # noqa: E402
 from ppvr_tf.perf import flops  # noqa: E402
-from ppvr_tf.training import losses, schedule as sched  # noqa: E402
+from ppvr_tf.training import losses, phases, schedule as sched  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTIONS = ("ceiling", "step", "pipeline", "eval", "inference")
@@ -58,7 +58,7 @@ SHAPES = {
     "paper": ("flags/sbu/entropy_m1.flags", ["--dataset=synthetic", "--budget_task=identity"]),
 }
 # the phase whose update rule moves fD, by method
-FD_PHASE = {"grl": sched.ADVERSARIAL, "entropy": sched.ADVERSARIAL, "kbeam": sched.KBEAM_ASCENT}
+FD_PHASE = {"grl": phases.ADVERSARIAL, "entropy": phases.ADVERSARIAL, "kbeam": phases.KBEAM_ASCENT}
 
 flags.DEFINE_string("out", "", "Write the results as JSON to this file.")
 flags.DEFINE_list("sections", list(SECTIONS), f"Which of {', '.join(SECTIONS)} to run.")
@@ -173,7 +173,7 @@ def _step_rows(shape: str, precision: str, ceiling: float, opts: Options) -> lis
         for budgets in opts.budget_counts:
             cfg = shape_config(shape, method, budgets, opts.paper_batch, more=(f"--precision={precision}",))
             trainer, batch = step_batch(cfg)
-            steps = {f"{method} M={budgets}": lambda data, p=FD_PHASE[method]: trainer._update(p, data)}
+            steps = {f"{method} M={budgets}": lambda data, p=FD_PHASE[method]: trainer.update(p, data)}
             if method == opts.methods[0] and budgets == opts.budget_counts[0]:
                 steps = {"plain fT": plain_step(trainer), **steps}
             for name, step in steps.items():
@@ -226,7 +226,7 @@ def pipeline_rates(opts: Options, videos_dir: str) -> dict:
         decode = time.perf_counter() - started
         clips = len(dataset.train) + len(dataset.val) + len(dataset.test)
         trainer = experiment.build_trainer(cfg, dataset, sched.Schedule(cfg.schedule))
-        step = tf.function(lambda data: trainer._update(sched.ADVERSARIAL, data))
+        step = tf.function(lambda data: trainer.update(phases.ADVERSARIAL, data))
         stream = iter(training_stream(dataset, cfg.optim.batch_size))
         in_memory = timed(step, next(stream), steps=opts.steps)
         from_video = timed(lambda: step(next(stream)), steps=opts.steps)

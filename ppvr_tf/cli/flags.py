@@ -15,7 +15,8 @@ from ppvr_tf.evaluation.attacks import ATTACKS
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.training.distribute import STRATEGIES
 from ppvr_tf.training.precision import AUTO, PRECISIONS, resolve
-from ppvr_tf.training.schedule import METHODS, ScheduleConfig
+from ppvr_tf.training import methods
+from ppvr_tf.training.schedule import ScheduleConfig
 
 F = flags.FLAGS
 
@@ -92,7 +93,7 @@ flags.DEFINE_integer("num_budget_models", 1, "M (entropy/grl ensemble) or K (kbe
 flags.DEFINE_bool("inversion_budget", False, "One more budget model, R(g(fD(x))): an inversion network g "
                   "and a reader R that also learns from raw x (the reconstruction attack, in training).")
 # Training
-flags.DEFINE_string("method", "entropy", f"Optimisation scheme: one of {', '.join(METHODS)}.")
+flags.DEFINE_string("method", "entropy", f"Optimisation scheme: one of {', '.join(methods.names())}.")
 flags.DEFINE_float("gamma", 2.0, "Weight γ of the budget term.")
 flags.DEFINE_float("lr_degradation", 1e-4, "αD.")
 flags.DEFINE_float("lr_target", 1e-5, "αT.")

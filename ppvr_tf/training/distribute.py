@@ -78,3 +78,36 @@ def synchronize_batch_statistics(model: keras.Model) -> None:
             layer.synchronized = True
         if isinstance(layer, keras.Model):
             synchronize_batch_statistics(layer)
+
+
+# -- inside a replica's update rule ---------------------------------------------
+def replica_gradients(tape: tf.GradientTape, loss, variables) -> list:
+    """This replica's gradients, scaled so the optimizer's cross-replica sum is a mean."""
+    scale = 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+    return [None if g is None else g * scale for g in tape.gradient(loss, variables)]
+
+
+def apply_in_order(updates) -> None:
+    """Applies several optimizers one after the other.
+
+    Each apply all-reduces its gradients across replicas; unordered, two replicas
+    may start different all-reduces first and deadlock or mismatch. Gating each
+    update's gradients on the previous optimizer's step counter fixes the order.
+    """
+    previous = None
+    for optimizer, grads, variables in updates:
+        if previous is not None:
+            with tf.control_dependencies([tf.convert_to_tensor(previous.iterations)]):
+                grads = [None if g is None else tf.identity(g) for g in grads]
+        optimizer.apply(grads, variables)
+        previous = optimizer
+
+
+def global_mean(per_replica) -> tf.Tensor:
+    """Per-model batch means, stacked, over the global batch rather than this replica's
+    share: min/max/argmin over models must pick the same model on every replica."""
+    values = tf.stack(per_replica)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return values
+    return context.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stop_gradient(values))

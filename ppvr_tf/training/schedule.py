@@ -22,28 +22,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
-PRETRAIN_IDENTITY = "pretrain_identity"
-PRETRAIN_TARGET = "pretrain_target"
-PRETRAIN_BUDGET = "pretrain_budget"
-ADVERSARIAL = "adversarial"
-TARGET = "target"
-BUDGET = "budget"
-RESTART = "restart"
-KBEAM_SELECT = "kbeam_select"
-KBEAM_ASCENT = "kbeam_ascent"
-DONE = "done"
-
-METHODS = ("grl", "entropy", "kbeam")
-CYCLES = {
-    "grl": (ADVERSARIAL, TARGET, BUDGET),
-    "entropy": (ADVERSARIAL, TARGET, BUDGET),
-    "kbeam": (KBEAM_SELECT, KBEAM_ASCENT, BUDGET, TARGET),
-}
-PRETRAINING = (PRETRAIN_IDENTITY, PRETRAIN_TARGET, PRETRAIN_BUDGET)
-
-# Log keys the threshold loops read.
-TARGET_VAL_ACCURACY = "val_acc_t"
-BUDGET_TRAIN_ACCURACY = "acc_b"  # the weakest budget model's training accuracy
+from ppvr_tf.training import methods
+from ppvr_tf.training.phases import (
+    ADVERSARIAL, BUDGET, BUDGET_TRAIN_ACCURACY, DONE, KBEAM_ASCENT, KBEAM_SELECT, PRETRAIN_BUDGET,
+    PRETRAIN_IDENTITY, PRETRAIN_TARGET, PRETRAINING, RESTART, TARGET, TARGET_VAL_ACCURACY)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,6 +76,16 @@ class Schedule:
     def done(self) -> bool:
         return self.state.phase == DONE
 
+    def max_steps(self) -> int:
+        """The most steps training can take: pretraining, then every loop at its cap."""
+        c = self.config
+        caps = {ADVERSARIAL: 1, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter,
+                TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
+        per_iteration = sum(caps[phase] for phase in methods.get(c.method).cycle)
+        restarts = (c.max_iter - 1) // c.restart_every if c.restart_every else 0
+        pretraining = sum(self._pretraining_steps(phase) for phase in PRETRAINING)
+        return pretraining + c.max_iter * per_iteration + restarts * c.restart_budget_steps
+
     # -- transitions -----------------------------------------------------------
     def advance(self, logs: dict[str, float]) -> bool:
         """Books the step just run in ``phase`` and moves on.
@@ -138,7 +130,7 @@ class Schedule:
 
     def _next_in_cycle(self) -> bool:
         s, c = self.state, self.config
-        cycle = CYCLES[c.method]
+        cycle = methods.get(c.method).cycle
         if s.phase == RESTART:
             self._enter(cycle[0])
             return False
@@ -158,7 +150,7 @@ class Schedule:
         return False
 
     def _enter(self, phase: str) -> None:
-        if phase in CYCLES[self.config.method] and self.state.iteration >= self.config.max_iter:
+        if phase in methods.get(self.config.method).cycle and self.state.iteration >= self.config.max_iter:
             phase = DONE  # max_iter = 0: pretraining only
         self.state.phase, self.state.phase_steps, self.state.recent = phase, 0, []
 
@@ -175,7 +167,7 @@ class Schedule:
         for candidate in PRETRAINING[start:]:
             if self._pretraining_steps(candidate) > 0:
                 return candidate
-        return CYCLES[self.config.method][0]
+        return methods.get(self.config.method).cycle[0]
 
     # -- persistence -----------------------------------------------------------
     def to_json(self) -> str:
