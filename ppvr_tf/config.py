@@ -134,7 +134,7 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(flag, f"must not be negative, got {value}")
     _one_of("degradation", m.degradation, degradation.DEGRADATIONS + baselines.BASELINES)
     _validate_baseline(m)
-    if m.fd_skip and m.degradation != "transformer":
+    if m.fd_skip and m.degradation in ("mcu", "bdq"):  # the raw video and fixed baselines learn nothing
         raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")
     if m.inversion_budget and s.method == "kbeam":
         raise ConfigError("inversion_budget", "K-beam's beams are one family; use --method=entropy or grl")
