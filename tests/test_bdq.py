@@ -14,8 +14,8 @@ from ppvr_tf.evaluation.two_fold import degrade
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import bdq, degradation
 from ppvr_tf.training import precision
-from tflite_export import convert, export, micro, model_info
-from tflite_export.runtime import TFLiteFrameFilter
+from tflite_export import convert, export, micro
+from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter, interpreter, io_details
 
 
 def _walking_square() -> np.ndarray:
@@ -83,8 +83,8 @@ def test_the_camera_model_fits_a_microcontroller_at_112x112(tmp_path):
                   input_signature=[[tf.TensorSpec((1, *shape), tf.float32, name=n) for n in ("frame", "previous_frame")]])
     frames = np.random.default_rng(0).uniform(size=(2, 8, *shape)).astype(np.float32)
     model = convert.convert(str(tmp_path / "sm"), "int8", [frames[0], frames[1]])
-    interp = model_info.interpreter(model)
-    io = model_info.io_details(interp)
+    interp = interpreter(model)
+    io = io_details(interp)
     sample = [frames[0, 0], frames[1, 0]]  # one (frame, previous frame) pair
     arena = micro.arena_bytes(model, sample, io, micro.recorded_arena_bytes(model, sample, io))
     assert arena < 256 * 1024

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fixtures
-from ppvr_tf.data import loader, pipeline, video
+from ppvr_tf.data import loader, pipeline, tasks, video
 from ppvr_tf.data.builders import base, hmdb51, manifest, pa_hmdb51, sbu, ucf101, vispr
 
 SPEC = video.ClipSpec(num_frames=4, height=24, width=32)
@@ -27,7 +27,7 @@ def test_ucf101_builds_with_official_lists_and_case_mismatch(tmp_path):
     root = fixtures.make_ucf101(str(tmp_path / "ucf"))
     builder = build(ucf101.Ucf101, root, tmp_path, variant="1")
     labels = base.labels_of(builder)
-    assert labels.action_names == fixtures.UCF_CLASSES and labels.privacy_kind == base.NONE
+    assert labels.action_names == fixtures.UCF_CLASSES and labels.privacy_kind == tasks.NONE
     assert counts(builder) == {"train": 9, "val": 3, "test": 6}
     actions, _ = base.read_labels(builder, "test")
     assert sorted(actions) == [0, 0, 1, 1, 2, 2]  # HandstandPushups/ videos were found
@@ -56,7 +56,7 @@ def test_pa_hmdb51_clip_labels(tmp_path):
     # One centred 4-frame window of 12 frames: frames 4-7. skin 1 on 4-5 -> 1; face
     # unlabeled on 4-7 -> missing; gender [1,2] -> 1; nudity 0; relationship index % 2.
     assert privacy.shape == (6, 5)
-    np.testing.assert_array_equal(privacy[:, :4], [[1, base.MISSING, 1, 0]] * 6)
+    np.testing.assert_array_equal(privacy[:, :4], [[1, tasks.MISSING, 1, 0]] * 6)
     assert sorted(privacy[:, 4]) == [0, 0, 0, 1, 1, 1]
     labels = pa_hmdb51.frame_labels(pa_hmdb51.read_all(pa_dir)[fixtures.hmdb_video("kick", 5)][1],
                                     "multiclass")
@@ -65,7 +65,7 @@ def test_pa_hmdb51_clip_labels(tmp_path):
     assert clip[names.index("gender=male")] == clip[names.index("gender=female")] == 1
     assert clip[names.index("gender=cannot_tell")] == 0
     assert clip[names.index("face=whole")] == 1 and clip[names.index("face=invisible")] == 0
-    np.testing.assert_array_equal(pa_hmdb51.clip_label(labels, np.arange(20, 24)), [base.MISSING] * 15)
+    np.testing.assert_array_equal(pa_hmdb51.clip_label(labels, np.arange(20, 24)), [tasks.MISSING] * 15)
 
 
 def test_vispr_images_become_one_frame_clips(tmp_path):
@@ -94,15 +94,15 @@ def test_sbu_actor_pairs_and_split(tmp_path):
 def test_manifest_single_and_multi_label(tmp_path):
     single = fixtures.make_manifest(str(tmp_path / "m"), "single")
     labels, splits = manifest.index(single)
-    assert labels.privacy_kind == base.SINGLE and labels.privacy_names == ("alice", "bob")
+    assert labels.privacy_kind == tasks.SINGLE and labels.privacy_names == ("alice", "bob")
     assert labels.action_names == ("enter", "leave")
     assert [len(splits[s]) for s in ("train", "val", "test")] == [7, 2, 3]
     multi = fixtures.make_manifest(str(tmp_path / "m"), "multi")
     labels, splits = manifest.index(multi)
-    assert labels.privacy_kind == base.MULTI
+    assert labels.privacy_kind == tasks.MULTI
     assert labels.privacy_names == ("person=alice", "person=bob", "badge", "zone=0", "zone=1", "zone=2")
     row5 = next(r for s in splits.values() for r in s if r.key.startswith("7:"))  # CSV line 7 = index 5
-    assert row5.privacy == (1.0, 0.0, 1.0, base.MISSING, base.MISSING, base.MISSING)  # alice, badge 1
+    assert row5.privacy == (1.0, 0.0, 1.0, tasks.MISSING, tasks.MISSING, tasks.MISSING)  # alice, badge 1
 
 
 def test_loader_cross_dataset_hmdb51_vispr_pa(tmp_path):

@@ -39,13 +39,14 @@ def test_accuracy_and_macro_f1():
 def test_missing_annotations_are_left_out_of_ap_and_losses():
     import tensorflow as tf
 
+    from ppvr_tf.data import tasks
     from ppvr_tf.training import losses
     labels = np.array([[1, -1], [0, 1], [-1, 0], [1, 1]], np.float32)
     scores = np.array([[0.9, 0.2], [0.8, 0.7], [0.1, 0.3], [0.7, 0.6]], np.float32)
     ap = metrics.per_label_average_precision(labels, scores)
     assert math.isclose(ap[0], metrics.average_precision([1, 0, 1], [0.9, 0.8, 0.7]))
     assert math.isclose(ap[1], metrics.average_precision([1, 0, 1], [0.7, 0.3, 0.6]))
-    task = losses.BudgetTask(losses.MULTI, 2)
+    task = tasks.BudgetTask(tasks.MULTI, 2)
     logits = tf.constant(np.log(scores / (1 - scores)))
     kept = labels >= 0
     expected = tf.nn.sigmoid_cross_entropy_with_logits(labels=np.maximum(labels, 0), logits=logits).numpy()[kept]

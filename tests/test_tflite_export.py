@@ -22,7 +22,7 @@ from ppvr_tf.evaluation.two_fold import EvalConfig, degrade
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import degradation
 from tflite_export import c_array, export, model_info
-from tflite_export.runtime import TFLiteFrameFilter
+from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter, interpreter
 
 CONFIG = ExperimentConfig(data=TINY, model=ModelConfig(fd_width=0.125, fd_residual_blocks=1, budget_family="cnn",
                                                      target_width=0.0625, target_fc_units=256),
@@ -63,7 +63,7 @@ def test_every_format_is_written_and_described(exported):
     assert {"CONV_2D", "TRANSPOSE_CONV"} <= set(metadata["ops"])
     assert metadata["arena_bytes"] == report["arena_bytes"] > 0
     # MACs: the 9x9 first conv alone is 16*16*(8*0.125... rounded) channels * 9*9*3
-    first = model_info.interpreter(open(os.path.join(out, "fd_int8.tflite"), "rb").read())
+    first = interpreter(open(os.path.join(out, "fd_int8.tflite"), "rb").read())
     assert metadata["macs_per_frame"] == model_info.macs_per_frame(first) > 16 * 16 * 9 * 9 * 3
 
 

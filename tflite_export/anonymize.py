@@ -42,7 +42,7 @@ def open_source(source: str) -> cv2.VideoCapture:
 
 def anonymize(model: str, source: str, output: str, max_frames: int = 0, threads: int = 1) -> dict:
     from ppvr_tf.data.video import resize_cover
-    from tflite_export.runtime import TFLiteFrameFilter
+    from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter
     from ppvr_tf.io_utils import save_png
     extension = os.path.splitext(output)[1].lower()
     if extension not in CODECS:

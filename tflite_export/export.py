@@ -26,10 +26,10 @@ import time
 import numpy as np
 
 from ppvr_tf import experiment
+from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter, interpreter, io_details
 from ppvr_tf.export.saved_model import ServingModel
 from ppvr_tf.io_utils import atomic_directory, atomic_write_text
 from tflite_export import c_array, convert, fd_source, micro, model_info
-from tflite_export.runtime import TFLiteFrameFilter
 
 PSNR_BAR_DB = 30.0  # int8 against float: the fidelity the export must reach, by default
 ARRAY_NAME = "fd_int8"
@@ -111,8 +111,8 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
             else:
                 if report["int8_quantisation_aware"]["psnr_db"] > post_training["psnr_db"]:
                     models["int8"], int8_output, report["int8_method"] = tuned, tuned_output, "quantisation_aware"
-    int8 = model_info.interpreter(models["int8"])
-    io = model_info.io_details(int8)
+    int8 = interpreter(models["int8"])
+    io = io_details(int8)
     lite = {kind: int8_output if kind == "int8" else TFLiteFrameFilter.from_bytes(model).run(held_out)
             for kind, model in models.items()}
     for kind, output in lite.items():

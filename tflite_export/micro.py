@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 from tflite_micro import runtime
 
-from tflite_export import model_info
+from ppvr_tf.evaluation import litert_fd
 
 PROBE_ARENA = 16 * 1024 * 1024  # large enough to allocate anything; the real need is recorded
 
@@ -66,7 +66,7 @@ def unsupported_ops(model: bytes) -> list[str]:
 def _set_inputs(interp, sample: list[np.ndarray], io: dict) -> None:
     """One sample: a float array (H, W, 3) per model input."""
     for value, detail in zip(sample, io["inputs"]):
-        interp.set_input(model_info.quantize(value[None], detail), detail["position"])
+        interp.set_input(litert_fd.quantize(value[None], detail), detail["position"])
 
 
 def recorded_arena_bytes(model: bytes, sample: list[np.ndarray], io: dict) -> int:
@@ -121,4 +121,4 @@ def run(model: bytes, inputs: list[np.ndarray], io: dict, arena_size: int) -> np
         _set_inputs(interp, list(sample), io)
         interp.invoke()
         out.append(interp.get_output(0)[0])
-    return model_info.dequantize(np.stack(out), io["output"])
+    return litert_fd.dequantize(np.stack(out), io["output"])

@@ -252,7 +252,8 @@ def evaluation_time() -> dict:
 
 def inference_rows(steps: int, side: int = 112) -> list[dict]:
     from ppvr_tf.models import degradation
-    from tflite_export import convert, model_info
+    from ppvr_tf.evaluation import litert_fd
+    from tflite_export import convert
 
     frames = np.random.default_rng(0).uniform(size=(32, side, side, 3)).astype(np.float32)
     spec = tf.TensorSpec((1, side, side, 3), tf.float32, name="frames")
@@ -265,10 +266,10 @@ def inference_rows(steps: int, side: int = 112) -> list[dict]:
             fd.export(folder, format="tf_saved_model", verbose=False, input_signature=[spec])
             for kind in ("float32", "int8"):
                 model = convert.convert(folder, kind, [frames])
-                interp = model_info.interpreter(model, threads=1)
-                io = model_info.io_details(interp)["input"]
+                interp = litert_fd.interpreter(model, threads=1)
+                io = litert_fd.io_details(interp)["input"]
                 index = interp.get_input_details()[io["position"]]["index"]
-                interp.set_tensor(index, model_info.quantize(frames[:1], io))
+                interp.set_tensor(index, litert_fd.quantize(frames[:1], io))
                 seconds = timed(lambda: interp.invoke(), steps=steps)
                 rows.append({"fd": name, "runtime": f"LiteRT {kind}, 1 thread", "ms_per_frame": round(1000 * seconds, 2)})
     return rows

@@ -61,7 +61,7 @@ def _load_fd(path: str):
     directory or of a .tflite file exported by ppvr-export (metadata.json beside it)."""
     from ppvr_tf.export.saved_model import ServingModel, load_metadata
     if path.endswith(".tflite"):
-        from tflite_export.runtime import TFLiteFrameFilter
+        from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter
         beside = os.path.join(os.path.dirname(os.path.abspath(path)), "metadata.json")
         if not os.path.exists(beside):
             raise FileNotFoundError(f"{beside}: missing; evaluate a .tflite inside a ppvr-export --out_dir")

@@ -16,7 +16,7 @@ from absl import logging
 from ppvr_tf.data import video
 from ppvr_tf.data.builders import BUILDERS, base, manifest
 from ppvr_tf.data.pipeline import Dataset, Split
-from ppvr_tf.training.losses import MULTI, SINGLE, BudgetTask
+from ppvr_tf.data.tasks import MULTI, NONE, SINGLE, BudgetTask
 
 REAL_DATASETS = ("sbu", "ucf101", "hmdb51", "manifest")  # --dataset values besides synthetic
 PRIVACY_DATASETS = ("vispr",)
@@ -76,7 +76,7 @@ def _skipped(*builders: base.ClipBuilder) -> dict[str, list[str]]:
 
 
 def _budget_task(labels: base.Labels, where: str) -> BudgetTask:
-    if labels.privacy_kind == base.NONE:
+    if labels.privacy_kind == NONE:
         raise ValueError(f"{where} has no privacy labels: add --privacy_dataset=vispr")
     return BudgetTask(SINGLE if labels.privacy_kind == SINGLE else MULTI,
                       len(labels.privacy_names), labels.privacy_names)

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ppvr_tf.data import synthetic
-from ppvr_tf.training.losses import MULTI, SINGLE, BudgetTask
+from ppvr_tf.data.tasks import MULTI, SINGLE, BudgetTask
 
 BUDGET_TASKS = ("identity", "attributes")
 ClipStream = Callable[[], tf.data.Dataset]  # -> uint8 clips (T, H, W, 3), in label order

@@ -34,7 +34,8 @@ from ppvr_tf.evaluation.raw_cache import RawCache
 from ppvr_tf.io_utils import atomic_save_weights
 from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.models.inversion import inversion_network
-from ppvr_tf.training.losses import SINGLE, BudgetTask, budget_loss
+from ppvr_tf.data.tasks import SINGLE, BudgetTask
+from ppvr_tf.training.losses import budget_loss
 
 ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")
 ModelFactory = Callable[[tuple, int], keras.Model]  # (clip shape, outputs) -> model

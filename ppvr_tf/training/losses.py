@@ -1,32 +1,10 @@
-"""Losses and accuracies of the two tasks, single-label or multi-label.
-
-A budget task is ``single`` (one class per clip: softmax, accuracy, e.g. identity)
-or ``multi`` (independent binary attributes: sigmoid, macro AP, e.g. PA-HMDB51).
-"""
+"""Losses and accuracies of the two tasks; the budget task single-label or multi-label
+(``data/tasks.py``)."""
 from __future__ import annotations
-
-import dataclasses
 
 import tensorflow as tf
 
-SINGLE, MULTI = "single", "multi"
-
-
-@dataclasses.dataclass(frozen=True)
-class BudgetTask:
-    """What the privacy attackers predict."""
-
-    kind: str  # SINGLE or MULTI
-    outputs: int  # classes (single) or binary labels (multi)
-    names: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        if self.kind not in (SINGLE, MULTI):
-            raise ValueError(f"budget task kind must be {SINGLE!r} or {MULTI!r}, got {self.kind!r}")
-
-    @property
-    def metric(self) -> str:
-        return "accuracy" if self.kind == SINGLE else "cmap"
+from ppvr_tf.data.tasks import SINGLE, BudgetTask
 
 
 def classification_loss(labels, logits):

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import keras
 import tensorflow as tf
 
+from ppvr_tf.data.tasks import BudgetTask
 from ppvr_tf.models.degradation import degrade_clips
 from ppvr_tf.training import losses, methods, phases, schedule as sched
 from ppvr_tf.training.distribute import replica_gradients
@@ -25,7 +26,7 @@ class AdversarialTrainer(keras.Model):
     """Holds fD, fT and the budget ensemble; ``fit`` runs Algorithms 1-4."""
 
     def __init__(self, degradation: keras.Model, target: keras.Model,
-                 budgets: Sequence[keras.Model], budget_task: losses.BudgetTask,
+                 budgets: Sequence[keras.Model], budget_task: BudgetTask,
                  schedule: sched.Schedule, gamma: float,
                  budget_factory: Callable[[int], keras.Model], **kwargs):
         super().__init__(**kwargs)

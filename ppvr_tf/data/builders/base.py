@@ -27,8 +27,6 @@ from ppvr_tf.data import video
 from ppvr_tf.data.errors import DatasetError, MediaError
 
 SPLITS = ("train", "val", "test")
-SINGLE, MULTI, NONE = "single", "multi", "none"
-MISSING = -1.0  # a multi-label entry nobody annotated for this clip (masked in losses and AP)
 
 
 @dataclasses.dataclass(frozen=True)

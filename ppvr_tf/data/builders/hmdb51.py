@@ -18,7 +18,8 @@ import os
 import zlib
 
 from ppvr_tf.data.builders import pa_hmdb51
-from ppvr_tf.data.builders.base import NONE, ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.tasks import NONE
 
 LAYOUT = __doc__
 VIDEOS = "hmdb51_org"

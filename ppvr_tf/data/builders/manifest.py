@@ -20,7 +20,8 @@ import hashlib
 import os
 import re
 
-from ppvr_tf.data.builders.base import MISSING, MULTI, SINGLE, SPLITS, ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.builders.base import SPLITS, ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.tasks import MISSING, MULTI, SINGLE
 
 LAYOUT = __doc__
 REQUIRED = ("path", "split", "action")

@@ -25,7 +25,8 @@ import os
 
 import numpy as np
 
-from ppvr_tf.data.builders.base import MISSING, MULTI, ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.tasks import MISSING, MULTI
 
 LAYOUT = __doc__
 # Attribute -> names of its values (codes 0..n-1), in the order of the binary labels.

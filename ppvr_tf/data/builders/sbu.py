@@ -16,7 +16,8 @@ import glob
 import os
 import zlib
 
-from ppvr_tf.data.builders.base import SINGLE, ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.tasks import SINGLE
 
 LAYOUT = __doc__
 ACTIONS = ("approaching", "departing", "kicking", "punching", "pushing", "hugging",

@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 import re
 
-from ppvr_tf.data.builders.base import NONE, ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.tasks import NONE
 
 LAYOUT = __doc__
 VAL_GROUPS = (24, 25)

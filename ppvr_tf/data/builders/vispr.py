@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import os
 
-from ppvr_tf.data.builders.base import MULTI, ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.tasks import MULTI
 
 LAYOUT = __doc__
 SAFE = "a0_safe"
