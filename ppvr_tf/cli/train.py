@@ -26,7 +26,7 @@ def main(argv: list[str]) -> None:
         validate(cfg)
     except ConfigError as error:
         raise app.UsageError(str(error))
-    from ppvr_tf import experiment, reporting  # TensorFlow loads only after the flags are good
+    from ppvr_tf import experiment, reporting
     from ppvr_tf.data.errors import DataError
     from ppvr_tf.training.callbacks import TrainingDiverged
     try:

@@ -24,9 +24,7 @@ def instance_norm(x, scale, offset, epsilon: float):
 def instance_norm_for_training(x, scale, offset, epsilon: float):
     """``instance_norm`` as fD trains it: both moments from one read of x, and a written-out
     gradient that takes a few full passes over x where automatic differentiation of the
-    moments takes many. (fD's forward and backward at the paper's shape: 4.1 s with
-    ``tf.nn.moments``; in a later sitting 3.2 s one-pass, 2.9 s with this gradient.) The
-    moments are taken about one pixel of each frame and channel, so E[d^2] - E[d]^2 does
+    moments takes many (measurements in docs/benchmarks.md). The moments are taken about one pixel of each frame and channel, so E[d^2] - E[d]^2 does
     not cancel away when a channel's mean dwarfs its spread. Training only: the exported
     model keeps the two-pass form, which quantises well."""
 
