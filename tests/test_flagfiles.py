@@ -18,7 +18,8 @@ from ppvr_tf.training import schedule as sched
 
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "flags", "**", "*.flags"), recursive=True))
 SWEEPS = [f for f in FLAGFILES if f"{os.sep}sweeps{os.sep}" in f]
-EXPERIMENTS = [f for f in FLAGFILES if not f.endswith("smoke.flags") and f not in SWEEPS]
+BASES = [f for f in FLAGFILES if os.path.basename(f).startswith("_")]  # included by experiments, not run
+EXPERIMENTS = [f for f in FLAGFILES if not f.endswith("smoke.flags") and f not in SWEEPS + BASES]
 
 
 @pytest.fixture(scope="session")
