@@ -29,12 +29,12 @@ import tensorflow as tf
 from absl import logging
 
 from ppvr_tf.data.pipeline import to_unit_range
+from ppvr_tf.data.tasks import SINGLE, BudgetTask
 from ppvr_tf.evaluation import metrics
 from ppvr_tf.evaluation.raw_cache import RawCache
 from ppvr_tf.io_utils import atomic_save_weights
 from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.models.inversion import inversion_network
-from ppvr_tf.data.tasks import SINGLE, BudgetTask
 from ppvr_tf.training.losses import budget_loss
 
 ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")

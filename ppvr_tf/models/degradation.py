@@ -24,8 +24,9 @@ def instance_norm(x, scale, offset, epsilon: float):
 def instance_norm_for_training(x, scale, offset, epsilon: float):
     """``instance_norm`` as fD trains it: both moments from one read of x, and a written-out
     gradient that takes a few full passes over x where automatic differentiation of the
-    moments takes many (measurements in docs/benchmarks.md). The moments are taken about one pixel of each frame and channel, so E[d^2] - E[d]^2 does
-    not cancel away when a channel's mean dwarfs its spread. Training only: the exported
+    moments takes many (measurements in docs/benchmarks.md). The moments are taken about
+    one pixel of each frame and channel, so E[d^2] - E[d]^2 does not cancel away when a
+    channel's mean dwarfs its spread. Training only: the exported
     model keeps the two-pass form, which quantises well."""
 
     @tf.custom_gradient

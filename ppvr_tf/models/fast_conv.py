@@ -1,8 +1,8 @@
 """Convolutions into a few channels, trained through arithmetic oneDNN runs faster.
 
 On CPUs, oneDNN convolves into 3 channels at a fraction of its rate into many
-(docs/benchmarks.md). Two such convolutions sit in every fD update: fD's 9x9 conv back to RGB, and
-the input gradient of fT's first conv (the step needs it to reach fD). Both become a
+(docs/benchmarks.md). Two such convolutions sit in every fD update: fD's 9x9 conv back
+to RGB, and the input gradient of fT's first conv (the step needs it to reach fD). Both become a
 conv along the kernel's last spatial axis into many channels, then a fixed 0/1 conv that
 adds the pieces in at their offsets: the same sum, in another order. Training only;
 inference, export and quantisation see the plain layer with the same kernel.

@@ -38,17 +38,14 @@ class InversionBudget(keras.Model):
     which keeps R an attacker that knows the people from raw footage.
     """
 
-    def __init__(self, reader_name: str, clip_shape: tuple, outputs: int, degraded_shape: tuple | None = None,
-                 width: int = 16, blocks: int = 2, **kwargs):
+    def __init__(self, reader_name: str, clip_shape: tuple, outputs: int, width: int = 16, blocks: int = 2,
+                 **kwargs):
+        """fD(x) arrives in the raw clips' shape ``clip_shape`` (T, H, W, C), as for every fB."""
         super().__init__(**kwargs)
-        degraded_shape = tuple(degraded_shape or clip_shape)
-        self.inverse = inversion_network(degraded_shape[1:], tuple(clip_shape[1:]), width, blocks,
-                                         name=f"{self.name}_g")
+        frame_shape = tuple(clip_shape[1:])
+        self.inverse = inversion_network(frame_shape, frame_shape, width, blocks, name=f"{self.name}_g")
         self.reader = build_budget_model(reader_name, tuple(clip_shape), outputs, model_name=f"{self.name}_reader")
-        self.build((None, *degraded_shape))
-
-    def build(self, input_shape):
-        self.built = True
+        self.built = True  # both parts arrive built
 
     def reconstruct(self, degraded, training=False):
         """g(fD(x)) for clips, clipped to the raw range [0, 1]."""

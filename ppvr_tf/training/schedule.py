@@ -7,12 +7,8 @@ accuracy <= th2" loops, K-beam's d_iter ascent steps and budget-model restarting
 are expressed without data-dependent control flow around optimizer updates
 (which tf.distribute cannot synchronise).
 
-One iteration of each method (after the pretraining phases):
-
-* ``grl``:     adversarial (eq. 4a-c, one backward pass) -> target (4b) -> budget (4c)
-* ``entropy``: adversarial (eq. 6a/10a) -> target (6b, θT and θD) -> budget (6c/10c)
-* ``kbeam``:   kbeam_select (j = argmin LB) -> kbeam_ascent (d_iter steps on LB_j)
-               -> budget (min step) -> target (LT step)
+After the pretraining phases the schedule walks the method's cycle (one iteration:
+``methods/grl.py``, ``entropy.py``, ``kbeam.py`` each define theirs).
 
 With restarting, every ``restart_every`` iterations the budget models are
 re-initialised and retrained from scratch with fD and fT frozen (phase ``restart``).
@@ -63,6 +59,7 @@ class Schedule:
 
     def __init__(self, config: ScheduleConfig, state: ScheduleState | None = None):
         self.config = config
+        self.cycle = methods.get(config.method).cycle  # the phases of one iteration
         self.state = state or ScheduleState()
         if state is None:
             self._enter(self._first_pretraining_phase())
@@ -81,7 +78,7 @@ class Schedule:
         c = self.config
         caps = {ADVERSARIAL: 1, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter,
                 TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
-        per_iteration = sum(caps[phase] for phase in methods.get(c.method).cycle)
+        per_iteration = sum(caps[phase] for phase in self.cycle)
         restarts = (c.max_iter - 1) // c.restart_every if c.restart_every else 0
         pretraining = sum(self._pretraining_steps(phase) for phase in PRETRAINING)
         return pretraining + c.max_iter * per_iteration + restarts * c.restart_budget_steps
@@ -130,7 +127,7 @@ class Schedule:
 
     def _next_in_cycle(self) -> bool:
         s, c = self.state, self.config
-        cycle = methods.get(c.method).cycle
+        cycle = self.cycle
         if s.phase == RESTART:
             self._enter(cycle[0])
             return False
@@ -150,7 +147,7 @@ class Schedule:
         return False
 
     def _enter(self, phase: str) -> None:
-        if phase in methods.get(self.config.method).cycle and self.state.iteration >= self.config.max_iter:
+        if phase in self.cycle and self.state.iteration >= self.config.max_iter:
             phase = DONE  # max_iter = 0: pretraining only
         self.state.phase, self.state.phase_steps, self.state.recent = phase, 0, []
 
@@ -167,7 +164,7 @@ class Schedule:
         for candidate in PRETRAINING[start:]:
             if self._pretraining_steps(candidate) > 0:
                 return candidate
-        return methods.get(self.config.method).cycle[0]
+        return self.cycle[0]
 
     # -- persistence -----------------------------------------------------------
     def to_json(self) -> str:
