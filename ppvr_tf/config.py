@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from ppvr_tf import options
 from ppvr_tf.data import loader, video
 from ppvr_tf.data.builders import pa_hmdb51, vispr
 from ppvr_tf.data.loader import SourceConfig
@@ -11,6 +12,7 @@ from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation import attacks
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.models import baselines, budget, degradation
+from ppvr_tf.options import option
 from ppvr_tf.training import distribute, precision
 from ppvr_tf.training import methods
 from ppvr_tf.training.schedule import ScheduleConfig
@@ -26,27 +28,33 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    degradation: str = "transformer"
-    fd_width: float = 1.0
-    fd_residual_blocks: int = 5
-    fd_grayscale: bool = False
-    fd_skip: bool = False  # transformer fD: fD(x) = clip(x + Δ(x), 0, 1), starting as the identity
-    target_width: float = 1.0
-    target_fc_units: int = 4096
-    target_dropout: float = 0.5
-    target_batch_norm: bool = False
-    target_weight_decay: float = 5e-4
-    budget_family: str = "mobilenet_v1"
-    budget_width: float = 0.6
-    budget_width_step: float = -0.02
-    num_budget_models: int = 1  # M (ensemble) or K (K-beam)
-    inversion_budget: bool = False  # one more fB: R(g(fD(x))), g inverts fD, R reads raw video
+    degradation: str = option(
+        "transformer", "fD: transformer (the paper's), mcu (for microcontrollers), bdq (the peer), identity "
+        "(raw), or a fixed baseline: downsample, blur, crop_face, crop_whole, motion.")
+    fd_width: float = option(1.0, "Channel multiplier of the transformer fD.")
+    fd_residual_blocks: int = option(5, "Residual blocks of the transformer fD.")
+    fd_grayscale: bool = option(False, "fD output converted to gray (the paper's SBU runs).")
+    fd_skip: bool = option(False, "Transformer fD: fD(x) = clip(x + delta(x), 0, 1), starting as the identity "
+                           "(not the paper's; its fD cannot be the identity).")
+    target_width: float = option(1.0, "Channel multiplier of C3D.")
+    target_fc_units: int = option(4096, "C3D fully connected units (before the width multiplier).")
+    target_dropout: float = option(0.5, "C3D dropout.")
+    target_batch_norm: bool = option(False, "Batch norm after C3D convs (quick runs).")
+    target_weight_decay: float = option(5e-4, "C3D L2 weight decay.")
+    budget_family: str = option("mobilenet_v1", "Family of the budget models fB.")
+    budget_width: float = option(0.6, "Width multiplier of the first budget model.")
+    budget_width_step: float = option(-0.02, "Width change from one budget model to the next.")
+    num_budget_models: int = option(1, "M (entropy/grl ensemble) or K (kbeam beams).")
+    inversion_budget: bool = option(False, "One more budget model, R(g(fD(x))): an inversion network g and a "
+                                    "reader R that also learns from raw x (the reconstruction attack, in training).")
     # the fixed baselines (models/baselines.py), used when ``degradation`` names one
-    downsample_rate: int = 4
-    downsample_keep_size: bool = True
-    blur_sigma: float = 2.0
-    motion_sigma: float = 1.0
-    motion_thresholds: tuple[float, ...] = (0.05, 0.15)
+    downsample_rate: int = option(4, "Baseline downsample: the rate r (the paper's 1 to 56).")
+    downsample_keep_size: bool = option(True, "Baseline downsample: upsample back to the frame size (else fT "
+                                        "sees the low resolution).")
+    blur_sigma: float = option(2.0, "Baseline blur: Gaussian sigma in pixels.")
+    motion_sigma: float = option(1.0, "Baseline motion: Gaussian sigma before the frame difference.")
+    motion_thresholds: tuple[float, ...] = option(
+        (0.05, 0.15), "Baseline motion: increasing thresholds on the blurred difference; k give 2k+1 levels.")
 
     @property
     def budget_names(self) -> list[str]:
@@ -56,47 +64,41 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OptimConfig:
-    gamma: float = 2.0
-    lr_degradation: float = 1e-4  # αD
-    lr_target: float = 1e-5  # αT
-    lr_budget: float = 1e-2  # αB
-    lr_identity: float = 1e-3  # fD-to-identity pretraining
-    batch_size: int = 16
+    gamma: float = option(2.0, "Weight γ of the budget term.")
+    lr_degradation: float = option(1e-4, "αD.")
+    lr_target: float = option(1e-5, "αT.")
+    lr_budget: float = option(1e-2, "αB.")
+    lr_identity: float = option(1e-3, "Learning rate of fD-to-identity pretraining.")
+    batch_size: int = option(16, "Clips per training batch (global).")
 
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    dataset: str = "synthetic"
-    budget_task: str = "identity"
+    dataset: str = option("synthetic", "synthetic, sbu, ucf101, hmdb51 or manifest.")
+    budget_task: str = option("identity", "Synthetic: identity (single-label) or attributes (multi-label).")
     data: SyntheticConfig = SyntheticConfig()  # synthetic data; its clip shape serves all
     source: SourceConfig = SourceConfig()  # real data
     model: ModelConfig = ModelConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     optim: OptimConfig = OptimConfig()
     eval: EvalConfig = EvalConfig()
-    strategy: str = "default"  # training/distribute.py: STRATEGIES
-    precision: str = "float32"  # or "mixed_bfloat16" (training/precision.py)
-    checkpoint_every: int = 50
-    seed: int = 0
+    strategy: str = option("default", "tf.distribute strategy: one device, all local devices, the workers of "
+                           "TF_CONFIG (every worker runs the same command; worker 0 writes), or a TPU (untested).",
+                           choices=tuple(distribute.STRATEGIES))
+    precision: str = option(
+        "float32", "Arithmetic of training and of the two-fold evaluation's fresh models: float32, or "
+        "mixed_bfloat16 (bf16 compute, float32 variables and outputs; fast on CPUs with AMX or AVX512-BF16), "
+        "or auto (mixed_bfloat16 on the CPU kinds it was shown to train on, precision.SHOWN_TO_TRAIN; float32 "
+        "elsewhere). Exported models are float32.", choices=(*precision.PRECISIONS, precision.AUTO))
+    checkpoint_every: int = option(50, "Steps between checkpoints (one Keras epoch).")
+    seed: int = option(0, "Seed of weights and data order.")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "ExperimentConfig":
-        raw = json.loads(text)
-        parts = {"data": SyntheticConfig, "source": SourceConfig, "model": ModelConfig, "schedule": ScheduleConfig,
-                 "optim": OptimConfig, "eval": EvalConfig}
-        for key, kind in parts.items():
-            fields = dict(raw[key])
-            if key == "eval":
-                fields["attackers"] = tuple(fields["attackers"])
-                if "attacks" in fields:  # results/1 runs had only scratch attackers
-                    fields["attacks"] = tuple(fields["attacks"])
-            if key == "model" and "motion_thresholds" in fields:  # older runs have none
-                fields["motion_thresholds"] = tuple(fields["motion_thresholds"])
-            raw[key] = kind(**fields)
-        return cls(**raw)
+        return options.from_dict(cls, json.loads(text))
 
 
 def _positive(flag: str, value) -> None:

@@ -18,6 +18,11 @@ import sys
 from absl import app, flags
 
 from ppvr_tf.cli import flags as ppvr_flags
+from ppvr_tf.config import ExperimentConfig
+from ppvr_tf.data.loader import SourceConfig
+from ppvr_tf.data.synthetic import SyntheticConfig
+from ppvr_tf.evaluation.two_fold import EvalConfig
+from ppvr_tf.training.precision import resolve
 
 F = ppvr_flags.F
 flags.DEFINE_string("saved_model", None, "fD: a SavedModel directory from ppvr-train, or a .tflite "
@@ -26,33 +31,18 @@ flags.DEFINE_string("target_saved_model", None, "SavedModel of fT (default: ../t
 flags.DEFINE_bool("fresh_target", False, "Train a fresh fT on fD(X) instead of loading one.")
 flags.DEFINE_string("output", None, "Where to write results JSON (default: print only).")
 
-_DATA_FLAGS = ("num_frames", "frame_height", "frame_width", "num_identities", "train_clips",
-               "val_clips", "test_clips", "identity_action_correlation", "data_seed")
-# flag -> EvalConfig field
-_EVAL_FLAGS = {"attackers": "attackers", "attacker_epochs": "attacker_epochs", "attacker_lr": "attacker_lr",
-               "attacker_train_frames": "attacker_train_frames", "attacker_seeds": "attacker_seeds",
-               "attacks": "attacks", "inversion_epochs": "inversion_epochs",
-               "evaluate_raw": "evaluate_raw", "raw_cache_dir": "raw_cache_dir", "refresh_raw": "refresh_raw",
-               "eval_target_epochs": "target_epochs", "eval_target_lr": "target_lr",
-               "eval_patience": "patience", "eval_batch_size": "batch_size", "eval_augment": "augment"}
-
 
 def _config(metadata: dict):
-    from ppvr_tf.config import ExperimentConfig
-    from ppvr_tf.training.precision import resolve
+    """The run's configuration, with what is given here replacing it: data flags (the
+    synthetic clips as a whole), evaluation flags (one by one), precision, data paths."""
     cfg = ExperimentConfig.from_json(json.dumps(metadata["config"]))
-    if any(F[name].present for name in _DATA_FLAGS + ("budget_task",)):
-        cfg = dataclasses.replace(cfg, data=ppvr_flags.data_config(), budget_task=F.budget_task)
-    changed = {field: F[flag].value for flag, field in _EVAL_FLAGS.items() if F[flag].present}
-    if changed:  # only what is given here; the rest as the run was evaluated
-        changed["attackers"] = tuple(changed.get("attackers", cfg.eval.attackers))
-        changed["attacks"] = tuple(changed.get("attacks", cfg.eval.attacks))
-        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, **changed))
+    if ppvr_flags.given(SyntheticConfig) or F["budget_task"].present:
+        cfg = dataclasses.replace(cfg, data=ppvr_flags.build(SyntheticConfig), budget_task=F.budget_task)
+    cfg = dataclasses.replace(
+        cfg, eval=dataclasses.replace(cfg.eval, **ppvr_flags.from_flags(EvalConfig, only_given=True)),
+        source=dataclasses.replace(cfg.source, **ppvr_flags.from_flags(SourceConfig, only_given=True)))
     if F["precision"].present:  # the fresh models' arithmetic on this machine
         cfg = dataclasses.replace(cfg, precision=resolve(F.precision))
-    moved = {f.name: F[f.name].value for f in dataclasses.fields(cfg.source) if F[f.name].present}
-    if moved:  # e.g. the datasets live elsewhere on this machine
-        cfg = dataclasses.replace(cfg, source=dataclasses.replace(cfg.source, **moved))
     return cfg
 
 

@@ -17,6 +17,7 @@ from ppvr_tf.data import video
 from ppvr_tf.data.builders import BUILDERS, base, manifest
 from ppvr_tf.data.pipeline import Dataset, Split
 from ppvr_tf.data.tasks import MULTI, NONE, SINGLE, BudgetTask
+from ppvr_tf.options import option
 
 REAL_DATASETS = ("sbu", "ucf101", "hmdb51", "manifest")  # --dataset values besides synthetic
 PRIVACY_DATASETS = ("vispr",)
@@ -29,24 +30,25 @@ SHUFFLE_BUFFER = 256  # clips of 120x160x16 take about 1 MB each
 class SourceConfig:
     """Where real data lives and how clips are cut from it."""
 
-    data_dir: str = ""  # root of --dataset, in its official layout
-    split: str = "1"  # UCF101/HMDB51 split 1-3; HMDB51 also "pa" (test = PA-HMDB51 videos)
-    manifest: str = ""  # --dataset=manifest: the CSV
-    privacy_dataset: str = ""  # cross-dataset privacy source ("vispr"); "" = --dataset itself
-    privacy_data_dir: str = ""
-    attribute_set: str = "ucf101"  # VISPR labels: ucf101 (7) or pa_hmdb51 (5)
-    privacy_test_dataset: str = ""  # "pa_hmdb51": privacy judged there instead
-    pa_hmdb51_dir: str = ""  # PA-HMDB51 annotations (PrivacyAttributes/*.json)
-    pa_view: str = "binary"  # PA-HMDB51 labels: binary (the paper's) or multiclass
-    cache_dir: str = "~/tensorflow_datasets"  # decoded clips (TFRecord), built once
-    resize_height: int = 120
-    resize_width: int = 160
-    clips_per_video: int = 1
-    frame_stride: int = 1
-    clip_selection: str = "even"  # or "motion" (video.ClipSpec.selection)
-    limit_videos: int = 0  # at most this many videos per split (0: all), for quick runs
-    decode_workers: int = 0  # 0: one per CPU
-    strict: bool = False  # an undecodable video stops the build instead of being skipped
+    data_dir: str = option("", "Root of --dataset in its official layout.")
+    split: str = option("1", "UCF101/HMDB51 split 1-3; HMDB51 'pa': test = PA-HMDB51 videos.")
+    manifest: str = option("", "--dataset=manifest: CSV with header path,split,action,<privacy>...")
+    privacy_dataset: str = option("", "Cross-dataset training: privacy labels from here (vispr).")
+    privacy_data_dir: str = option("", "Root of --privacy_dataset.")
+    attribute_set: str = option("ucf101", "VISPR attributes: ucf101 (the paper's 7) or pa_hmdb51 (5).")
+    privacy_test_dataset: str = option("", "Judge privacy on this dataset instead (pa_hmdb51).")
+    pa_hmdb51_dir: str = option("", "PA-HMDB51 annotations (the folder with PrivacyAttributes/).")
+    pa_view: str = option("binary", "PA-HMDB51 labels: binary (can tell) or multiclass.")
+    cache_dir: str = option("~/tensorflow_datasets", "Where decoded clips are cached (TFRecord).")
+    resize_height: int = option(120, "Real data: frames are resized to this height, then cropped.")
+    resize_width: int = option(160, "Real data: frames are resized to this width, then cropped.")
+    clips_per_video: int = option(1, "Real data: clips cut from each video.")
+    frame_stride: int = option(1, "Real data: take every n-th frame within a clip.")
+    clip_selection: str = option("even", "Real data: which clips: evenly spaced, or those where most "
+                                 "moves (frame differences).", choices=video.SELECTIONS)
+    limit_videos: int = option(0, "Real data: at most this many videos per split (0: all).")
+    decode_workers: int = option(0, "Real data: decoding threads (0: one per CPU).")
+    strict: bool = option(False, "Real data: stop at an undecodable video instead of skipping it.")
 
 
 def _builder(name: str, root: str, variant: str, source: SourceConfig, num_frames: int,

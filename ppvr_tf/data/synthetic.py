@@ -25,6 +25,7 @@ import dataclasses
 
 import numpy as np
 
+from ppvr_tf.options import option
 ACTIONS = ("walk_left", "walk_right", "wave", "drink", "phone", "read")
 MOTION_ACTIONS = ("walk_left", "walk_right", "wave")
 ATTRIBUTES = ("dark_skin", "broad_build", "striped_shirt", "hat")
@@ -42,16 +43,16 @@ _OBJECT = np.array([[0.9, 0.2, 0.6], [0.2, 0.8, 0.8], [0.8, 0.8, 0.2], [0.95, 0.
 class SyntheticConfig:
     """Sizes and seeds of the synthetic dataset."""
 
-    num_frames: int = 8
-    height: int = 32
-    width: int = 32
-    num_identities: int = 10
-    train_clips: int = 1200
-    val_clips: int = 300
-    test_clips: int = 600
-    identity_action_correlation: float = 0.0
+    num_frames: int = option(8, "Frames per clip (T).")
+    height: int = option(32, "Frame height the models see (real data: the crop).", flag="frame_height")
+    width: int = option(32, "Frame width the models see (real data: the crop).", flag="frame_width")
+    num_identities: int = option(10, "Synthetic: number of actors.")
+    train_clips: int = option(1200, "Synthetic: training clips.")
+    val_clips: int = option(300, "Synthetic: validation clips.")
+    test_clips: int = option(600, "Synthetic: test clips.")
+    identity_action_correlation: float = option(0.0, "Synthetic: P(identity tied to action).")
     noise_std: float = 0.03
-    seed: int = 0
+    seed: int = option(0, "Synthetic: seed of the rendered clips.", flag="data_seed")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,9 +28,10 @@ import tensorflow as tf
 from absl import logging
 
 from ppvr_tf.data.pipeline import Dataset, to_unit_range
-from ppvr_tf.evaluation import attacks, metrics
+from ppvr_tf.evaluation import attacks, metrics, raw_cache
 from ppvr_tf.evaluation.attacks import AttackResult, RawAttackers
 from ppvr_tf.models.target import c3d
+from ppvr_tf.options import option
 
 FrameFilter = Callable[[tf.Tensor], tf.Tensor]  # float frames (N, H, W, 3) in [0, 1] -> same
 TargetFactory = Callable[[tuple, int], keras.Model]  # (clip shape, classes) -> fT
@@ -38,21 +39,31 @@ TargetFactory = Callable[[tuple, int], keras.Model]  # (clip shape, classes) -> 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    attackers: tuple[str, ...] = ("cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35")  # the zoo
-    attacks: tuple[str, ...] = attacks.ATTACKS
-    attacker_epochs: int = 30
-    attacker_lr: float = 1e-3
-    target_epochs: int = 30  # fresh fT (raw reference, or an fD without its fT)
-    target_lr: float = 1e-3
-    patience: int = 8
-    batch_size: int = 32
-    attacker_train_frames: int = 2  # random frames per clip per attacker step (0: all)
-    attacker_seeds: int = 3  # every attack runs this many times; its score is the best
-    inversion_epochs: int = 15  # the reconstruction attack's g
-    augment: bool = True  # random shifts (and, for attackers, flips) of the fresh models' training clips
-    evaluate_raw: bool = True  # the raw reference beside every run (a sweep measures it once)
-    raw_cache_dir: str | None = None  # where raw references are kept between runs (raw_cache.py)
-    refresh_raw: bool = False  # compute the raw reference again, replacing the kept one
+    attackers: tuple[str, ...] = option(("cnn@1.0", "cnn_flat@1.0", "mobilenet_v2@0.35"),
+                                        "Fresh attackers of the two-fold evaluation (zoo names).")
+    attacks: tuple[str, ...] = option(
+        attacks.ATTACKS, "The attack suite of the privacy evaluation (the leak is the worst case over all): "
+        "scratch (the zoo, from scratch on fD(X)), temporal (C3D on whole clips), pretrained (trained on raw X, "
+        "fine-tuned on fD(X)), reconstruction (white box: g learns fD(X) -> X).")
+    attacker_epochs: int = option(30, "Epochs of each fresh attacker (early-stopped).")
+    attacker_lr: float = option(1e-3, "Learning rate of the fresh attackers.")
+    target_epochs: int = option(30, "Epochs of a freshly trained fT (raw reference, or an fD without its fT).",
+                                flag="eval_target_epochs")
+    target_lr: float = option(1e-3, "Learning rate of a freshly trained fT.", flag="eval_target_lr")
+    patience: int = option(8, "Early-stopping patience (epochs) in evaluation.", flag="eval_patience")
+    batch_size: int = option(32, "Batch size of evaluation training.", flag="eval_batch_size")
+    attacker_train_frames: int = option(2, "Random frames per clip in attacker training (0: all).")
+    attacker_seeds: int = option(3, "Run every attack this many times (its score: the best seed).")
+    inversion_epochs: int = option(15, "Epochs of the reconstruction attack's inversion network g.")
+    augment: bool = option(True, "Random shifts of the clips the evaluation's fresh fT and attackers learn "
+                           "from, and flips for attackers (a few hundred real clips overfit without); fT is "
+                           "never flipped: mirroring changes actions such as walking left.", flag="eval_augment")
+    evaluate_raw: bool = option(True, "Also judge the raw video (a sweep judges it once, as its own run).")
+    raw_cache_dir: str | None = option(
+        None, "Where the raw reference (its results and raw-trained attackers) is kept between runs, keyed by "
+        "the data, the evaluation flags, precision, seed and code version ('' keeps nothing).",
+        flag_default=raw_cache.DEFAULT_ROOT)
+    refresh_raw: bool = option(False, "Compute the raw reference again and replace the kept one.")
 
     def measured(self) -> "EvalConfig":
         """Without the settings that say where results are kept, not what is measured."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from ppvr_tf.options import option
 from ppvr_tf.training import methods
 from ppvr_tf.training.phases import (
     ADVERSARIAL, BUDGET, BUDGET_TRAIN_ACCURACY, DONE, KBEAM_ASCENT, KBEAM_SELECT, PRETRAIN_BUDGET,
@@ -26,19 +27,19 @@ from ppvr_tf.training.phases import (
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig:
-    method: str = "entropy"
-    max_iter: int = 67
-    th1: float = 0.85
-    th2: float = 0.99
-    d_iter: int = 30
-    restart_every: int = 0  # 0: never restart
-    pretrain_identity_steps: int = 100
-    pretrain_target_steps: int = 500
-    pretrain_budget_steps: int = 200
-    max_target_steps: int = 200  # safety cap of one th1 loop
-    max_budget_steps: int = 200  # safety cap of one th2 loop
-    restart_budget_steps: int = 1000  # cap of retraining a restarted budget model
-    threshold_window: int = 3  # accuracies averaged over the last steps of a loop
+    method: str = option("entropy", f"Optimisation scheme: one of {', '.join(methods.names())}.")
+    max_iter: int = option(67, "Adversarial iterations.")
+    th1: float = option(0.85, "Target validation accuracy threshold (th1 loop).")
+    th2: float = option(0.99, "Budget training accuracy threshold (th2 loop).")
+    d_iter: int = option(30, "K-beam ascent steps per iteration.")
+    restart_every: int = option(0, "Restart the budget models every R iterations (0: never).")
+    pretrain_identity_steps: int = option(100, "Steps of fD-to-identity pretraining.")
+    pretrain_target_steps: int = option(500, "Steps of fT pretraining on fD(X).")
+    pretrain_budget_steps: int = option(200, "Steps of fB pretraining on fD(X).")
+    max_target_steps: int = option(200, "Cap of one th1 loop.")
+    max_budget_steps: int = option(200, "Cap of one th2 loop.")
+    restart_budget_steps: int = option(1000, "Cap of retraining restarted budget models.")
+    threshold_window: int = option(3, "Steps whose mean accuracy the threshold loops test.")
 
 
 @dataclasses.dataclass
