@@ -116,7 +116,7 @@ def validate(cfg: ExperimentConfig) -> None:
     else:
         raise ConfigError("dataset", f"unknown dataset {cfg.dataset!r}; available: synthetic, "
                                      f"{', '.join(loader.REAL_DATASETS)}")
-    _one_of("method", s.method, methods.names())
+    _one_of("method", s.method, methods.METHODS.names())
     if m.num_budget_models < 1:
         raise ConfigError("num_budget_models", f"M (or K) must be at least 1, got {m.num_budget_models}")
     for flag, value in (("th1", s.th1), ("th2", s.th2)):
@@ -134,7 +134,7 @@ def validate(cfg: ExperimentConfig) -> None:
                         ("pretrain_budget_steps", s.pretrain_budget_steps)):
         if value < 0:
             raise ConfigError(flag, f"must not be negative, got {value}")
-    _one_of("degradation", m.degradation, degradation.DEGRADATIONS + baselines.BASELINES)
+    _one_of("degradation", m.degradation, degradation.LEARNED.names() + baselines.FIXED.names())
     _validate_baseline(m)
     if m.fd_skip and m.degradation in ("mcu", "bdq"):  # the raw video and fixed baselines learn nothing
         raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")

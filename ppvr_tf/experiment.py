@@ -173,9 +173,7 @@ def _sharded(stream: tf.data.Dataset) -> tf.data.Dataset:
 
 def degradation_model(cfg: ExperimentConfig) -> keras.Model:
     """The learned fD the configuration describes, untrained."""
-    m = cfg.model
-    return degradation.build_degradation(m.degradation, m.fd_width, m.fd_residual_blocks, m.fd_grayscale,
-                                         m.fd_skip)
+    return degradation.build_degradation(cfg.model)
 
 
 def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
@@ -324,7 +322,7 @@ def _fixed(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir):
     if cfg.model.degradation == "identity":
         fd = degradation.identity_degradation()
     else:
-        fd = baselines.build_baseline(cfg.model.degradation, cfg.model)
+        fd = baselines.build_baseline(cfg.model)
     if not isinstance(fd, keras.Model):
         return fd
     _export_fd(fd, cfg, dataset, workdir)
@@ -339,7 +337,7 @@ def _export_fd(fd: keras.Model, cfg: ExperimentConfig, dataset: Dataset, workdir
 def kind(cfg: ExperimentConfig) -> str:
     """``raw`` (identity fD), ``baseline`` (fixed) or ``learned``."""
     m = cfg.model.degradation
-    return "raw" if m == "identity" else "baseline" if m in baselines.BASELINES else "learned"
+    return "raw" if m == "identity" else "baseline" if m in baselines.FIXED else "learned"
 
 
 def describe(cfg: ExperimentConfig) -> str:

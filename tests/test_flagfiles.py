@@ -72,7 +72,7 @@ def test_flagfile_parses_validates_and_builds(flagfile, data_roots):
     assert smoke.model.num_budget_models == full.model.num_budget_models
     dataset = experiment.load_dataset(smoke)
     if experiment.kind(smoke) == "baseline":  # nothing to train: the fixed fD runs on a clip
-        fd = baselines.build_baseline(smoke.model.degradation, smoke.model)
+        fd = baselines.build_baseline(smoke.model)
         clips = pipeline.to_unit_range(dataset.test.head(2))
         assert np.asarray(fd(clips)).shape == clips.shape
         return

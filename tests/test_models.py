@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ppvr_tf.config import ModelConfig
 from ppvr_tf.models import budget, degradation, fast_conv, target
 from ppvr_tf.training import precision
 
@@ -52,11 +53,11 @@ def test_pixel_standardisation_removes_a_fixed_overlay():
 
 @pytest.mark.parametrize("kind", ["transformer", "mcu"])
 def test_learned_fds_keep_frame_shape_and_range(kind):
-    fd = degradation.build_degradation(kind, width=0.125, residual_blocks=1, grayscale=True)
+    fd = degradation.build_degradation(ModelConfig(kind, fd_width=0.125, fd_residual_blocks=1, fd_grayscale=True))
     out = np.asarray(fd(np.random.default_rng(0).random((2, 24, 40, 3)).astype(np.float32)))
     assert out.shape == (2, 24, 40, 3) and out.min() >= 0.0 and out.max() <= 1.0
     np.testing.assert_allclose(out[..., 0], out[..., 2])  # grayscale output
-    assert fd.count_params() < degradation.build_degradation(kind, width=1.0).count_params()
+    assert fd.count_params() < degradation.build_degradation(ModelConfig(kind)).count_params()
 
 
 def test_the_mcu_fd_is_a_hundredth_of_the_papers():
@@ -96,7 +97,7 @@ def test_training_instance_norm_is_as_accurate_as_the_exported_form():
 
 
 def test_the_skip_fd_starts_as_the_identity_learns_and_clips_to_the_unit_range():
-    fd = degradation.build_degradation("transformer", 0.125, 1, skip=True)
+    fd = degradation.build_degradation(ModelConfig(fd_width=0.125, fd_residual_blocks=1, fd_skip=True))
     frames = np.random.default_rng(2).random((4, 16, 16, 3)).astype(np.float32)
     np.testing.assert_allclose(fd(frames, training=True), frames, atol=1e-6)
     target = np.clip(frames * 1.5 - 0.2, 0.0, 1.0)
@@ -110,7 +111,7 @@ def test_the_skip_fd_starts_as_the_identity_learns_and_clips_to_the_unit_range()
     assert losses[-1] < 0.9 * losses[0]  # Δ learns (its zero start passes gradients)
     out = np.asarray(fd(frames * 4.0 - 2.0))
     assert out.min() >= 0.0 and out.max() <= 1.0
-    paper = degradation.build_degradation("transformer", 0.125, 1)
+    paper = degradation.build_degradation(ModelConfig(fd_width=0.125, fd_residual_blocks=1))
     assert np.abs(np.asarray(paper(frames)) - frames).mean() > 0.05  # the paper's fD starts elsewhere
 
 

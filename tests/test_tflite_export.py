@@ -146,7 +146,7 @@ def test_microcontroller_fd_meets_the_device_bounds_at_112(tmp_path):
                                                                val_clips=16, test_clips=16),
                               model=ModelConfig(degradation="mcu", fd_width=1.0, fd_residual_blocks=2))
     source = str(tmp_path / "fd")
-    fd = degradation.build_degradation("mcu", 1.0, 2)
+    fd = degradation.build_degradation(cfg.model)
     saved_model.export(fd, source, (112, 112, 3), "degradation", cfg.to_json())
     report = export.run(source, str(tmp_path / "out"), calibration_frames=32, verification_frames=8)
     metadata = json.load(open(tmp_path / "out" / "metadata.json"))
@@ -164,7 +164,7 @@ def test_the_tf_keras_mirror_for_quantisation_aware_training_is_the_same_fd(kind
     from tflite_export import qat
 
     keras.utils.set_random_seed(1)
-    fd = degradation.build_degradation(kind, 0.25, 1, grayscale=True)
+    fd = degradation.build_degradation(ModelConfig(kind, fd_width=0.25, fd_residual_blocks=1, fd_grayscale=True))
     for variable in fd.trainable_variables:  # away from the initial ones/zeros
         variable.assign(variable + np.random.default_rng(2).normal(0, 0.05, variable.shape))
     frames = np.random.default_rng(0).random((4, 16, 24, 3)).astype(np.float32)

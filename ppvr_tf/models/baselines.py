@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from ppvr_tf.registry import Registry
+
 
 class Downsample(layers.Layer):
     """Area averaging by ``rate`` (the anti-aliasing a camera's binning does), then back to
@@ -168,15 +170,34 @@ class CropWhole:
         return _blacked_out(np.asarray(frames), self._detect, self.min_side)
 
 
-BASELINES = ("downsample", "blur", "crop_face", "crop_whole", "motion")
+FIXED: Registry[Callable[..., keras.Model | Callable]] = Registry("fixed degradation")
 
 
-def build_baseline(kind: str, model_cfg) -> keras.Model | Callable:
-    """The baseline ``kind`` with its parameters from a ``ModelConfig``."""
-    m = model_cfg
-    builders = {"downsample": lambda: downsample(m.downsample_rate, m.downsample_keep_size),
-                "blur": lambda: blur(m.blur_sigma), "crop_face": CropFace, "crop_whole": CropWhole,
-                "motion": lambda: motion_encoding(m.motion_sigma, m.motion_thresholds)}
-    if kind not in builders:
-        raise ValueError(f"unknown baseline {kind!r}; expected one of {', '.join(BASELINES)}")
-    return builders[kind]()
+@FIXED.register("downsample")
+def _downsample(m) -> keras.Model:
+    return downsample(m.downsample_rate, m.downsample_keep_size)
+
+
+@FIXED.register("blur")
+def _blur(m) -> keras.Model:
+    return blur(m.blur_sigma)
+
+
+@FIXED.register("crop_face")
+def _crop_face(m) -> CropFace:
+    return CropFace()
+
+
+@FIXED.register("crop_whole")
+def _crop_whole(m) -> CropWhole:
+    return CropWhole()
+
+
+@FIXED.register("motion")
+def _motion(m) -> keras.Model:
+    return motion_encoding(m.motion_sigma, m.motion_thresholds)
+
+
+def build_baseline(m) -> keras.Model | Callable:
+    """The fixed degradation ``m.degradation`` with its parameters from ``m`` (a ``ModelConfig``)."""
+    return FIXED[m.degradation](m)

@@ -6,10 +6,13 @@ e.g. ``mobilenet_v1@0.6``, ``resnet50_v2``, ``cnn@0.5``.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable
 
 import keras
 from keras import layers, ops
+
+from ppvr_tf.registry import Registry
 
 MIN_APPLICATION_SIDE = 32  # keras.applications refuse smaller frames
 
@@ -31,28 +34,62 @@ def _small_cnn(frame_shape, outputs: int, width: float, flatten: bool) -> keras.
     return keras.Model(frames, layers.Dense(outputs)(x))
 
 
+@dataclasses.dataclass(frozen=True)
+class Family:
+    build: Callable[[tuple, int, float], keras.Model]  # (frame shape, outputs, width) -> frame classifier
+    min_side: int = 1  # smallest frame side it takes
 
 
-FAMILIES: dict[str, Callable] = {
-    "cnn": lambda s, k, w: _small_cnn(s, k, w, flatten=False),
-    "cnn_flat": lambda s, k, w: _small_cnn(s, k, w, flatten=True),
-    "mobilenet_v1": lambda s, k, w: keras.applications.MobileNet(
-        input_shape=s, alpha=w, weights=None, include_top=True, classes=k, classifier_activation=None),
-    "mobilenet_v2": lambda s, k, w: keras.applications.MobileNetV2(
-        input_shape=s, alpha=w, weights=None, include_top=True, classes=k, classifier_activation=None),
-    "resnet50_v1": lambda s, k, w: keras.applications.ResNet50(
-        input_shape=s, weights=None, include_top=True, classes=k, classifier_activation=None),
-    "resnet50_v2": lambda s, k, w: keras.applications.ResNet50V2(
-        input_shape=s, weights=None, include_top=True, classes=k, classifier_activation=None),
-}
-_APPLICATIONS = {"mobilenet_v1", "mobilenet_v2", "resnet50_v1", "resnet50_v2"}
+FAMILIES: Registry[Family] = Registry("budget model family")
+
+
+def _family(name: str, min_side: int = 1) -> Callable:
+    """Registers a frame classifier builder under ``name``."""
+    def add(build: Callable) -> Callable:
+        FAMILIES.register(name)(Family(build, min_side))
+        return build
+    return add
+
+
+@_family("cnn")
+def _cnn(shape, outputs: int, width: float) -> keras.Model:
+    return _small_cnn(shape, outputs, width, flatten=False)
+
+
+@_family("cnn_flat")
+def _cnn_flat(shape, outputs: int, width: float) -> keras.Model:
+    return _small_cnn(shape, outputs, width, flatten=True)
+
+
+@_family("mobilenet_v1", MIN_APPLICATION_SIDE)
+def _mobilenet_v1(shape, outputs: int, width: float) -> keras.Model:
+    return keras.applications.MobileNet(input_shape=shape, alpha=width, weights=None, include_top=True,
+                                        classes=outputs, classifier_activation=None)
+
+
+@_family("mobilenet_v2", MIN_APPLICATION_SIDE)
+def _mobilenet_v2(shape, outputs: int, width: float) -> keras.Model:
+    return keras.applications.MobileNetV2(input_shape=shape, alpha=width, weights=None, include_top=True,
+                                          classes=outputs, classifier_activation=None)
+
+
+@_family("resnet50_v1", MIN_APPLICATION_SIDE)
+def _resnet50_v1(shape, outputs: int, width: float) -> keras.Model:  # no width multiplier
+    return keras.applications.ResNet50(input_shape=shape, weights=None, include_top=True, classes=outputs,
+                                       classifier_activation=None)
+
+
+@_family("resnet50_v2", MIN_APPLICATION_SIDE)
+def _resnet50_v2(shape, outputs: int, width: float) -> keras.Model:  # no width multiplier
+    return keras.applications.ResNet50V2(input_shape=shape, weights=None, include_top=True, classes=outputs,
+                                         classifier_activation=None)
 
 
 def parse_name(name: str) -> tuple[str, float]:
     """``'mobilenet_v1@0.6'`` -> ``('mobilenet_v1', 0.6)``; a bare family has width 1."""
     family, _, width = name.partition("@")
     if family not in FAMILIES:
-        raise ValueError(f"unknown budget model {name!r}; families: {', '.join(sorted(FAMILIES))}")
+        raise ValueError(f"unknown budget model {name!r}; families: {', '.join(FAMILIES)}")
     try:
         value = float(width) if width else 1.0
     except ValueError:
@@ -65,9 +102,9 @@ def parse_name(name: str) -> tuple[str, float]:
 def check_frame_size(name: str, height: int, width: int) -> None:
     """Raises if the named attacker cannot take frames of this size."""
     family, _ = parse_name(name)
-    if family in _APPLICATIONS and min(height, width) < MIN_APPLICATION_SIDE:
-        raise ValueError(f"budget model {name!r} needs frames of at least "
-                         f"{MIN_APPLICATION_SIDE}x{MIN_APPLICATION_SIDE}, got {height}x{width}")
+    side = FAMILIES[family].min_side
+    if min(height, width) < side:
+        raise ValueError(f"budget model {name!r} needs frames of at least {side}x{side}, got {height}x{width}")
 
 
 class PixelStandardisation(layers.Layer):
@@ -135,7 +172,7 @@ def build_budget_model(name: str, clip_shape: tuple[int, int, int, int], outputs
     """An attacker from the zoo for clips of ``clip_shape`` (T, H, W, C)."""
     family, width = parse_name(name)
     check_frame_size(name, clip_shape[1], clip_shape[2])
-    frame_model = FAMILIES[family](tuple(clip_shape[1:]), outputs, width)
+    frame_model = FAMILIES[family].build(tuple(clip_shape[1:]), outputs, width)
     model = TimeAveragedClassifier(frame_model, name=model_name or name.replace("@", "_w"))
     model.build((None, *clip_shape))
     return model

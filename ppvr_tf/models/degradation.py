@@ -5,12 +5,15 @@ so the same model exports to a camera that sees one frame at a time.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import keras
 import tensorflow as tf
 from keras import layers, ops
 
 from ppvr_tf.models import bdq
 from ppvr_tf.models.fast_conv import RowwiseConv2D
+from ppvr_tf.registry import Registry
 
 
 # The per-pixel maths of fD's own layers, in TensorFlow ops, shared with the tf_keras
@@ -216,23 +219,36 @@ def takes_clips(fd: keras.Model) -> bool:
     return len(fd.inputs[0].shape) == 5
 
 
-def build_degradation(kind: str, width: float = 1.0, residual_blocks: int = 5,
-                      grayscale: bool = False, skip: bool = False) -> keras.Model:
-    """fD by name: ``transformer`` (the paper's), ``mcu`` (for microcontrollers; here
-    ``residual_blocks`` is per stage), ``bdq`` (the peer: blur, difference, learned
-    quantisation) or ``identity`` (raw). ``skip``: the transformer's input skip."""
-    if kind == "transformer":
-        return transformer_net(width, residual_blocks, grayscale, skip)
-    if kind == "mcu":
-        return mcu_net(width, residual_blocks, grayscale)
-    if kind == "identity":
-        return identity_degradation()
-    if kind == "bdq":
-        return bdq.bdq()
-    raise ValueError(f"unknown degradation model {kind!r}; expected one of {', '.join(DEGRADATIONS)}")
+LEARNED: Registry[Callable[..., keras.Model]] = Registry("degradation")
 
 
-DEGRADATIONS = ("transformer", "mcu", "bdq", "identity")
+@LEARNED.register("transformer")
+def _transformer(m) -> keras.Model:
+    """The paper's fD (``m.fd_skip``: its input skip)."""
+    return transformer_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_skip)
+
+
+@LEARNED.register("mcu")
+def _mcu(m) -> keras.Model:
+    """For microcontrollers; ``m.fd_residual_blocks`` is per stage."""
+    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+
+
+@LEARNED.register("bdq")
+def _bdq(m) -> keras.Model:
+    """The peer: blur, frame difference, learned quantisation."""
+    return bdq.bdq()
+
+
+@LEARNED.register("identity")
+def _identity(m) -> keras.Model:
+    """The raw video."""
+    return identity_degradation()
+
+
+def build_degradation(m) -> keras.Model:
+    """The untrained fD that ``m`` (a ``ModelConfig``) names in ``m.degradation``."""
+    return LEARNED[m.degradation](m)
 
 
 def degrade_clips(fd, clips, training: bool = False):

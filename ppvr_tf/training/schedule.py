@@ -27,7 +27,7 @@ from ppvr_tf.training.phases import (
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig:
-    method: str = option("entropy", f"Optimisation scheme: one of {', '.join(methods.names())}.")
+    method: str = option("entropy", f"Optimisation scheme: one of {', '.join(methods.METHODS.names())}.")
     max_iter: int = option(67, "Adversarial iterations.")
     th1: float = option(0.85, "Target validation accuracy threshold (th1 loop).")
     th2: float = option(0.99, "Budget training accuracy threshold (th2 loop).")
@@ -60,7 +60,7 @@ class Schedule:
 
     def __init__(self, config: ScheduleConfig, state: ScheduleState | None = None):
         self.config = config
-        self.cycle = methods.get(config.method).cycle  # the phases of one iteration
+        self.cycle = methods.METHODS[config.method].cycle  # the phases of one iteration
         self.state = state or ScheduleState()
         if state is None:
             self._enter(self._first_pretraining_phase())

@@ -35,7 +35,7 @@ class AdversarialTrainer(keras.Model):
         self.budgets = list(budgets)
         self.budget_task = budget_task
         self.schedule = schedule
-        self.method = methods.get(schedule.config.method)
+        self.method = methods.METHODS[schedule.config.method]
         self.gamma = gamma
         self.budget_factory = budget_factory
         self.beam_choice = keras.Variable(schedule.state.beam_choice, dtype="int32",

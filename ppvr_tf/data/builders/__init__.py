@@ -1,14 +1,7 @@
 """One tfds builder per dataset of the paper, plus a bring-your-own CSV manifest.
 
-Each module's docstring says where to put the files. ``BUILDERS`` maps the
-``--dataset`` / ``--privacy_dataset`` names to the builder classes.
+Each module's docstring says where to put the files; each registers its builder in
+``BUILDERS`` under its ``--dataset`` / ``--privacy_dataset`` name (``@BUILDERS.register``).
 """
-from ppvr_tf.data.builders.hmdb51 import Hmdb51
-from ppvr_tf.data.builders.manifest import Manifest
-from ppvr_tf.data.builders.pa_hmdb51 import PaHmdb51
-from ppvr_tf.data.builders.sbu import Sbu
-from ppvr_tf.data.builders.ucf101 import Ucf101
-from ppvr_tf.data.builders.vispr import Vispr
-
-BUILDERS = {"sbu": Sbu, "ucf101": Ucf101, "hmdb51": Hmdb51, "pa_hmdb51": PaHmdb51,
-            "vispr": Vispr, "manifest": Manifest}
+from ppvr_tf.data.builders import hmdb51, manifest, pa_hmdb51, sbu, ucf101, vispr  # noqa: F401  (they register)
+from ppvr_tf.data.builders.base import BUILDERS  # noqa: F401

@@ -25,8 +25,10 @@ from absl import logging
 
 from ppvr_tf.data import video
 from ppvr_tf.data.errors import DatasetError, MediaError
+from ppvr_tf.registry import Registry
 
 SPLITS = ("train", "val", "test")
+BUILDERS: Registry[type["ClipBuilder"]] = Registry("dataset")  # --dataset / --privacy_dataset name -> builder
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ import os
 import zlib
 
 from ppvr_tf.data.builders import pa_hmdb51
-from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.builders.base import BUILDERS, ClipBuilder, DatasetError, Labels, Record, read_lines
 from ppvr_tf.data.tasks import NONE
 
 LAYOUT = __doc__
@@ -79,6 +79,7 @@ def index(root: str, variant: str, pa_dir: str = "") -> tuple[Labels, dict[str, 
     return Labels(tuple(actions), NONE), splits
 
 
+@BUILDERS.register("hmdb51")
 class Hmdb51(ClipBuilder, skip_registration=True):
     """HMDB51 clips for action recognition (variant: split 1-3, or pa)."""
 

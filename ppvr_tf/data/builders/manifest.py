@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 
-from ppvr_tf.data.builders.base import SPLITS, ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.builders.base import BUILDERS, SPLITS, ClipBuilder, DatasetError, Labels, Record
 from ppvr_tf.data.tasks import MISSING, MULTI, SINGLE
 
 LAYOUT = __doc__
@@ -96,6 +96,7 @@ def index(manifest: str) -> tuple[Labels, dict[str, list[Record]]]:
     return Labels(tuple(actions), kind, names), splits
 
 
+@BUILDERS.register("manifest")
 class Manifest(ClipBuilder, skip_registration=True):
     """Clips of the files a CSV manifest lists (labels_path: the CSV; variant: its name and
     content hash, so an edited manifest gets a new cache)."""

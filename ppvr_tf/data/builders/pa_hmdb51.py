@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.builders.base import BUILDERS, ClipBuilder, DatasetError, Labels, Record
 from ppvr_tf.data.tasks import MISSING, MULTI
 
 LAYOUT = __doc__
@@ -141,6 +141,7 @@ def index(root: str, pa_dir: str, view: str) -> tuple[Labels, dict[str, list]]:
     return Labels(tuple(actions), MULTI, label_names(view)), {"test": records}
 
 
+@BUILDERS.register("pa_hmdb51")
 class PaHmdb51(ClipBuilder, skip_registration=True):
     """PA-HMDB51 clips with clip-level privacy labels (variant: binary or multiclass)."""
 

@@ -16,7 +16,7 @@ import glob
 import os
 import zlib
 
-from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record
+from ppvr_tf.data.builders.base import BUILDERS, ClipBuilder, DatasetError, Labels, Record
 from ppvr_tf.data.tasks import SINGLE
 
 LAYOUT = __doc__
@@ -69,6 +69,7 @@ def index(root: str) -> tuple[Labels, dict[str, list[Record]]]:
     return Labels(ACTIONS, SINGLE, PAIR_NAMES), splits
 
 
+@BUILDERS.register("sbu")
 class Sbu(ClipBuilder, skip_registration=True):
     """SBU Kinect Interaction RGB clips with actor-pair identity labels."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 
-from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.builders.base import BUILDERS, ClipBuilder, DatasetError, Labels, Record, read_lines
 from ppvr_tf.data.tasks import NONE
 
 LAYOUT = __doc__
@@ -86,6 +86,7 @@ def index(root: str, split: int) -> tuple[Labels, dict[str, list[Record]]]:
     return Labels(tuple(classes), NONE), splits
 
 
+@BUILDERS.register("ucf101")
 class Ucf101(ClipBuilder, skip_registration=True):
     """UCF101 clips for action recognition (variant: split number 1-3)."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 
-from ppvr_tf.data.builders.base import ClipBuilder, DatasetError, Labels, Record, read_lines
+from ppvr_tf.data.builders.base import BUILDERS, ClipBuilder, DatasetError, Labels, Record, read_lines
 from ppvr_tf.data.tasks import MULTI
 
 LAYOUT = __doc__
@@ -69,6 +69,7 @@ def index(root: str, attribute_set: str) -> tuple[Labels, dict[str, list[Record]
     return Labels((), MULTI, names), splits
 
 
+@BUILDERS.register("vispr")
 class Vispr(ClipBuilder, skip_registration=True):
     """VISPR images as one-frame clips with an attribute set's labels (variant: the set)."""
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Mapping
 
+from ppvr_tf.registry import Registry
+
 Rule = Callable[..., dict]  # (trainer, batch) -> logs
 
 
@@ -26,27 +28,14 @@ class Method:
     rules: Mapping[str, Rule]  # phase -> update rule
 
 
-_METHODS: dict[str, Method] = {}
+METHODS: Registry[Method] = Registry("method")
 
 
 def register(method: Method) -> Method:
-    if method.name in _METHODS:
-        raise ValueError(f"method {method.name!r} is registered twice")
     missing = [phase for phase in method.cycle if phase not in method.rules]
     if missing:
         raise ValueError(f"method {method.name!r} has no rule for {', '.join(missing)}")
-    _METHODS[method.name] = method
-    return method
-
-
-def get(name: str) -> Method:
-    if name not in _METHODS:
-        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(_METHODS)}")
-    return _METHODS[name]
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_METHODS)
+    return METHODS.register(method.name)(method)
 
 
 from ppvr_tf.training.methods import grl, entropy, kbeam  # noqa: E402,F401  (they register themselves)
