@@ -24,7 +24,7 @@ from ppvr_tf import reporting
 from ppvr_tf.config import ConfigError, ExperimentConfig, validate
 from ppvr_tf.data import loader, pipeline
 from ppvr_tf.data.pipeline import Dataset
-from ppvr_tf.evaluation import attacks, raw_cache, two_fold
+from ppvr_tf.evaluation import attacks, metrics, raw_cache, two_fold
 from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
 from ppvr_tf.models import baselines, budget, degradation, inversion, target
@@ -176,15 +176,49 @@ def degradation_model(cfg: ExperimentConfig) -> keras.Model:
     return degradation.build_degradation(cfg.model)
 
 
-def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir) -> None:
+def export(trainer: AdversarialTrainer, cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir
+           ) -> dict | None:
+    """Writes fD and fT as SavedModels (float32: what the camera and the cloud get), fT
+    fine-tuned on the exported fD(X) if the schedule asks; that fine-tuning's report."""
     fd, ft = trainer.degradation, trainer.target
-    if cfg.precision != "float32":  # the camera and the cloud get float32 models
+    if cfg.precision != "float32" or cfg.schedule.finetune_target_epochs:  # copies, not the trainer's
         with precision.policy("float32"):
             fd, ft = degradation_model(cfg), target_factory(cfg)(dataset.clip_shape, dataset.num_actions)
         fd.set_weights(trainer.degradation.get_weights())
         ft.set_weights(trainer.target.get_weights())
     _export_fd(fd, cfg, dataset, workdir)
+    report = None
+    if cfg.schedule.finetune_target_epochs:
+        report = finetune_target(ft, saved_model.ServingModel(workdir.degradation), cfg, dataset)
     saved_model.export(ft, workdir.target, dataset.clip_shape, "target", cfg.to_json())
+    return report
+
+
+def finetune_target(ft: keras.Model, fd, cfg: ExperimentConfig, dataset: Dataset) -> dict:
+    """Fits ``ft`` again on fD(X_train) (fD frozen), in place, keeping whichever weights
+    have the lowest validation loss, the ones it came with included: adversarial
+    training leaves fT wherever the last th1 loop stopped, tuned to a moving fD."""
+    started, batch = time.time(), cfg.eval.batch_size
+    train, val = (two_fold.degrade(fd, s.clip_dataset(), batch) for s in (dataset.train, dataset.val))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def validation() -> tuple[float, float]:
+        logits = attacks.predict(ft, val, batch)
+        return float(loss(dataset.val.actions, logits)), metrics.accuracy(dataset.val.actions, logits)
+
+    trained, (loss_before, accuracy_before) = ft.get_weights(), validation()
+    fit = dataclasses.replace(cfg.eval.target_training(), epochs=cfg.schedule.finetune_target_epochs)
+    attacks.fit_model(ft, loss, (train, dataset.train.actions), (val, dataset.val.actions), fit, cfg.seed)
+    loss_after, accuracy_after = validation()
+    if loss_after > loss_before:
+        ft.set_weights(trained)
+    report = {"epochs": cfg.schedule.finetune_target_epochs, "kept": "finetuned" if loss_after <= loss_before
+              else "trained", "val_loss": [round(loss_before, 4), round(loss_after, 4)],
+              "val_accuracy": [round(accuracy_before, 4), round(accuracy_after, 4)],
+              "seconds": round(time.time() - started, 1)}
+    logging.info("fT fine-tuned on the final fD(X): validation accuracy %.3f -> %.3f, loss %.3f -> %.3f; "
+                 "kept the %s weights", accuracy_before, accuracy_after, loss_before, loss_after, report["kept"])
+    return report
 
 
 def chance_levels(dataset: Dataset) -> dict:
@@ -308,11 +342,13 @@ def _learned(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
         return None
     if cfg.strategy == "multi_worker":  # the other workers have left: export from a local copy
         trainer = train(cfg, dataset, workdir, tf.distribute.get_strategy(), verbose=verbose)
-    export(trainer, cfg, dataset, workdir)
+    finetuned = export(trainer, cfg, dataset, workdir)
     state = trainer.schedule.state
     training = {"total_steps": state.total_steps, "iterations": state.iteration,
                 "restarts": state.restarts, "steps_per_phase": state.steps_per_phase,
                 "capped_loops": state.capped_loops, "seconds": round(seconds, 1)}
+    if finetuned:
+        training["target_finetune"] = finetuned
     return (saved_model.ServingModel(workdir.degradation),  # judge what was exported
             saved_model.ServingModel(workdir.target), training)
 

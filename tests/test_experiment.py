@@ -274,3 +274,25 @@ def test_a_run_with_the_inversion_budget_trains_checkpoints_and_resumes(tmp_path
         tf.train.latest_checkpoint(workdir.checkpoints)).expect_partial()
     for now, saved in zip(resumed.budgets[1].weights, trainer.budgets[1].weights):
         np.testing.assert_array_equal(now.numpy(), saved.numpy())
+
+
+def test_target_finetuning_refits_ft_on_the_final_fd_and_never_ends_worse_on_validation(tmp_path):
+    cfg = tiny_config(finetune_target_epochs=3)
+    dataset = experiment.load_dataset(cfg)
+    workdir = experiment.Workdir(str(tmp_path))
+    trainer = experiment.train(cfg, dataset, workdir, verbose=0)
+    trained = [w.copy() for w in trainer.target.get_weights()]
+    report = experiment.finetune_target(trainer.target, trainer.degradation, cfg, dataset)
+    (loss_before, loss_after), kept = report["val_loss"], report["kept"]
+    assert kept == ("finetuned" if loss_after <= loss_before else "trained")
+    changed = any(not np.array_equal(a, b) for a, b in zip(trained, trainer.target.get_weights()))
+    assert changed == (kept == "finetuned")
+
+    before_export = [w.copy() for w in trainer.target.get_weights()]
+    report = experiment.export(trainer, cfg, dataset, workdir)  # fine-tunes and exports a copy
+    assert report["epochs"] == 3
+    assert all(np.array_equal(a, b) for a, b in zip(before_export, trainer.target.get_weights()))
+    clips = dataset.test.head(4).astype(np.float32) / 255.0
+    exported = np.asarray(saved_model.ServingModel(workdir.target)(clips))
+    same = np.allclose(exported, np.asarray(trainer.target(clips, training=False)), atol=1e-4)
+    assert same == (report["kept"] == "trained")

@@ -40,6 +40,11 @@ class ScheduleConfig:
     max_budget_steps: int = option(200, "Cap of one th2 loop.")
     restart_budget_steps: int = option(1000, "Cap of retraining restarted budget models.")
     threshold_window: int = option(3, "Steps whose mean accuracy the threshold loops test.")
+    finetune_target_epochs: int = option(
+        0, "After adversarial training: epochs of fitting fT again on the final, frozen fD(X) with the "
+        "evaluation's fT recipe (--eval_target_lr, --eval_patience, --eval_augment), keeping the weights of the "
+        "best validation loss, the trained ones included (the cloud's last step; fD, and so privacy, is "
+        "unchanged). 0: fT as adversarial training left it (the paper's).")
 
 
 @dataclasses.dataclass
