@@ -122,7 +122,7 @@ def _check_resumable(cfg: ExperimentConfig, workdir: Workdir, chief: bool = True
 
 
 def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
-          strategy: tf.distribute.Strategy | None = None, verbose: int = 2) -> AdversarialTrainer:
+          strategy: tf.distribute.Strategy | None = None, verbose: int = 1) -> AdversarialTrainer:
     """Runs (or resumes) pretraining and adversarial training until the schedule is done.
 
     Any strategy resumes any checkpoint: every replica count trains the same global batch."""
@@ -148,6 +148,8 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
         manager = tf.train.CheckpointManager(checkpoint, directory, max_to_keep=2)
         saver = callbacks.ScheduledCheckpoint(checkpoint, manager, schedule_text)
         watchers = [callbacks.NonFiniteGuard(manager), saver]
+        if verbose and distribute.is_chief(strategy):
+            watchers.append(callbacks.Progress())
         if distribute.is_chief(strategy):
             sample = pipeline.to_unit_range(dataset.val.head(4)).numpy()
             watchers.append(callbacks.TensorBoardFrames(workdir.tensorboard, sample))
@@ -156,10 +158,9 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
         initial_epoch = step // cfg.checkpoint_every  # an epoch: checkpoint_every steps
         epochs = -(-trainer.schedule.max_steps() // cfg.checkpoint_every)  # at most; the schedule stops it
         with strategy.scope():
-            trainer.fit(_sharded(stream),
-                        epochs=epochs, initial_epoch=initial_epoch,
-                        steps_per_epoch=cfg.checkpoint_every, verbose=verbose, shuffle=False,
-                        callbacks=watchers)
+            trainer.fit(_sharded(stream), epochs=epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=cfg.checkpoint_every, verbose=2 if verbose >= 2 else 0,
+                        shuffle=False, callbacks=watchers)
         saver.save()  # the final state, whatever the epoch boundary
     return trainer
 
@@ -295,7 +296,7 @@ def raw_cache_key(cfg: ExperimentConfig, dataset: Dataset) -> dict | None:
             "target": fresh_target, "code": raw_cache.code_version()}
 
 
-def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 2) -> dict | None:
+def run(cfg: ExperimentConfig, workdir_path: str, verbose: int = 1) -> dict | None:
     """Trains, exports and evaluates one experiment; returns the results dictionary, or
     None on a worker that is not the chief (the chief writes the results)."""
     validate(cfg)

@@ -276,6 +276,15 @@ def test_a_run_with_the_inversion_budget_trains_checkpoints_and_resumes(tmp_path
         np.testing.assert_array_equal(now.numpy(), saved.numpy())
 
 
+def test_progress_lines_name_phases_and_iterations_and_say_what_is_left(tmp_path, capsys):
+    cfg = tiny_config()
+    experiment.train(cfg, experiment.load_dataset(cfg), experiment.Workdir(str(tmp_path)), verbose=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert any("pretraining fD towards the identity" in line and "left" in line for line in lines)
+    assert any("iteration 2/2" in line for line in lines) and "training done" in lines[-1]
+    assert not any("Epoch" in line or ".0000" in line for line in lines)
+
+
 def test_target_finetuning_refits_ft_on_the_final_fd_and_never_ends_worse_on_validation(tmp_path):
     cfg = tiny_config(finetune_target_epochs=3)
     dataset = experiment.load_dataset(cfg)

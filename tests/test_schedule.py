@@ -84,3 +84,20 @@ def test_state_round_trips_through_json():
     _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b_min": 1.0}, 7)
     restored = S.Schedule.from_json(config, s.to_json())
     assert restored.state == s.state
+
+
+def test_remaining_steps_count_pretraining_exactly_then_price_iterations_at_their_mean():
+    s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=4, max_target_steps=5, max_budget_steps=5,
+                                    threshold_window=1, pretrain_identity_steps=2, pretrain_target_steps=3,
+                                    pretrain_budget_steps=0))
+    assert s.remaining_steps() == (2 + 3 + 4 * (1 + 5 + 5), True)  # before any iteration: the caps
+    _run(s, lambda p, i: {}, 4)
+    assert s.phase == "pretrain_target" and s.remaining_steps() == (1 + 4 * 11, True)
+    # every iteration takes 1 fD step, 2 fT steps and 3 fB steps: 6 a time, 6 * 4 in all
+    passes = {"target": iter([0.0, 1.0] * 4), "budget": iter([0.0, 0.0, 1.0] * 4)}
+    logs = lambda p, i: {"val_acc_t": next(passes["target"])} if p == "target" else (  # noqa: E731
+        {"acc_b_min": next(passes["budget"])} if p == "budget" else {})
+    _run(s, logs, 1 + 6)
+    assert s.state.iteration == 1 and s.remaining_steps() == (3 * 6, False)
+    _run(s, logs, 100)
+    assert s.done and s.remaining_steps() == (0, False)

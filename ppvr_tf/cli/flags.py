@@ -19,7 +19,8 @@ from ppvr_tf.training.precision import resolve
 F = flags.FLAGS
 
 flags.DEFINE_string("workdir", None, "Where checkpoints, SavedModels and results go.")
-flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (0 silent, 1 bar, 2 a line per epoch).")
+flags.DEFINE_integer("verbose", 1, "Training output: 0 none, 1 progress lines (phase, iteration, key numbers, "
+                     "time left), 2 also Keras' line per epoch.")
 
 
 def _define(option: options.Option) -> None:

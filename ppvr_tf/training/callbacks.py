@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import time
+from typing import Callable
 
 import keras
 import numpy as np
@@ -9,6 +11,7 @@ import tensorflow as tf
 from absl import logging
 
 from ppvr_tf.models.degradation import degrade_clips
+from ppvr_tf.training import phases
 
 
 class TrainingDiverged(FloatingPointError):
@@ -75,3 +78,61 @@ class TensorBoardFrames(keras.callbacks.Callback):
             frames = side_by_side(self.sample[:, 0].numpy(), degraded[:, 0].numpy())
             tf.summary.image("frames/raw_vs_degraded", frames, max_outputs=len(frames))
         self.writer.flush()
+
+
+PHASE_NAMES = {
+    phases.PRETRAIN_IDENTITY: "pretraining fD towards the identity",
+    phases.PRETRAIN_TARGET: "pretraining fT on fD(X)",
+    phases.PRETRAIN_BUDGET: "pretraining fB on fD(X)",
+    phases.ADVERSARIAL: "fD step against fB",
+    phases.TARGET: "th1 loop: fT",
+    phases.BUDGET: "th2 loop: fB",
+    phases.RESTART: "restart: fresh fB trained",
+    phases.KBEAM_SELECT: "K-beam: picking the beam",
+    phases.KBEAM_ASCENT: "K-beam: fD ascent",
+    phases.DONE: "training done",
+}
+SHOWN = ("loss_identity", "loss_t", "acc_t", phases.TARGET_VAL_ACCURACY, "acc_b_min", "acc_b_max",
+         "entropy_b_min")  # the numbers worth a glance, in this order
+
+
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
+
+
+class Progress(keras.callbacks.Callback):
+    """One line a person can read, at each pretraining phase and adversarial iteration
+    and at least every ``every_seconds``: elapsed time, the phase by name with its step, the iteration, the
+    key numbers, and the time left (from the schedule's remaining steps at the pace so far)."""
+
+    def __init__(self, every_seconds: float = 15.0, write: Callable[[str], None] | None = None):
+        super().__init__()
+        self.every_seconds = every_seconds
+        self.write = write or (lambda line: print(line, flush=True))
+        self.started = self.shown = None
+        self.steps = 0
+        self.stage = None  # a pretraining phase or an iteration: a new one gets its line at once
+
+    def on_train_begin(self, logs=None):
+        self.started = self.shown = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        schedule, now = self.model.schedule, time.monotonic()
+        state = schedule.state
+        stage = state.phase if state.phase in phases.PRETRAINING else state.iteration
+        if stage == self.stage and now - self.shown < self.every_seconds and not schedule.done:
+            return
+        self.stage, self.shown = stage, now
+        self.write(self.line(schedule, logs or {}, now - self.started))
+
+    def line(self, schedule, logs: dict, elapsed: float) -> str:
+        s, c = schedule.state, schedule.config
+        where = (PHASE_NAMES[s.phase] if s.phase in phases.PRETRAINING or schedule.done else
+                 f"iteration {min(s.iteration + 1, c.max_iter)}/{c.max_iter}, {PHASE_NAMES[s.phase]}")
+        numbers = "  ".join(f"{k} {float(logs[k]):.3f}" for k in SHOWN if k in logs)
+        remaining, bound = schedule.remaining_steps()
+        left = ("" if schedule.done else
+                f"  {'at most ' if bound else '~'}{clock(remaining * elapsed / self.steps)} left")
+        return f"[{clock(elapsed)}] step {s.total_steps}  {where}  {numbers}{left}"

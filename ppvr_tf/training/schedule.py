@@ -82,12 +82,33 @@ class Schedule:
     def max_steps(self) -> int:
         """The most steps training can take: pretraining, then every loop at its cap."""
         c = self.config
-        caps = {ADVERSARIAL: 1, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter,
-                TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
-        per_iteration = sum(caps[phase] for phase in self.cycle)
         restarts = (c.max_iter - 1) // c.restart_every if c.restart_every else 0
         pretraining = sum(self._pretraining_steps(phase) for phase in PRETRAINING)
-        return pretraining + c.max_iter * per_iteration + restarts * c.restart_budget_steps
+        return pretraining + c.max_iter * self._per_iteration_cap() + restarts * c.restart_budget_steps
+
+    def remaining_steps(self) -> tuple[int, bool]:
+        """(steps still to run, whether that is only an upper bound). Pretraining is exact;
+        the iterations left are priced at the mean steps per iteration so far, or at
+        their caps before the first iteration has ended (the bound)."""
+        s, c = self.state, self.config
+        if self.done:
+            return 0, False
+        pretraining = 0
+        if s.phase in PRETRAINING:
+            later = PRETRAINING[PRETRAINING.index(s.phase):]
+            pretraining = sum(self._pretraining_steps(p) for p in later) - s.phase_steps
+        adversarial = sum(n for p, n in s.steps_per_phase.items() if p not in PRETRAINING)
+        if s.iteration:
+            per_iteration, bound = adversarial / s.iteration, False
+        else:
+            per_iteration, bound = self._per_iteration_cap(), True
+        return pretraining + max(0, round(c.max_iter * per_iteration - adversarial)), bound
+
+    def _per_iteration_cap(self) -> int:
+        c = self.config
+        caps = {ADVERSARIAL: 1, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter,
+                TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
+        return sum(caps[phase] for phase in self.cycle)
 
     # -- transitions -----------------------------------------------------------
     def advance(self, logs: dict[str, float]) -> bool:
