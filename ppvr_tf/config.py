@@ -12,6 +12,7 @@ from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation import attacks
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.models import baselines, budget, degradation
+from ppvr_tf.models.fast_conv import MODES as FAST_CONV_MODES
 from ppvr_tf.options import option
 from ppvr_tf.training import distribute, precision
 from ppvr_tf.training import methods
@@ -45,6 +46,10 @@ class ModelConfig:
     budget_width: float = option(0.6, "Width multiplier of the first budget model.")
     budget_width_step: float = option(-0.02, "Width change from one budget model to the next.")
     num_budget_models: int = option(1, "M (entropy/grl ensemble) or K (kbeam beams).")
+    fast_conv: str = option("auto", "Train fD's 9x9 conv to RGB and fT's first conv (its input gradient) by "
+                            "kernel rows: the same sums in another order, faster with oneDNN on CPUs "
+                            "(docs/benchmarks.md). auto: on machines without a GPU or TPU.",
+                            choices=FAST_CONV_MODES)
     inversion_budget: bool = option(False, "One more budget model, R(g(fD(x))): an inversion network g and a "
                                     "reader R that also learns from raw x (the reconstruction attack, in training).")
     # the fixed baselines (models/baselines.py), used when ``degradation`` names one

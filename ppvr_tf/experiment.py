@@ -59,7 +59,8 @@ def target_factory(cfg: ExperimentConfig):
     def build(clip_shape, num_classes):
         return target.c3d(tuple(clip_shape), num_classes, width=m.target_width,
                           fc_units=m.target_fc_units, dropout=m.target_dropout,
-                          weight_decay=m.target_weight_decay, batch_norm=m.target_batch_norm)
+                          weight_decay=m.target_weight_decay, batch_norm=m.target_batch_norm,
+                          fast_conv=m.fast_conv)
     return build
 
 

@@ -161,3 +161,16 @@ def test_few_channel_convs_train_as_the_plain_convs_they_export(layer, shape, co
         if op.type in convs:
             found.setdefault(op.type, []).append(op.inputs[1].shape.as_list())
     assert {k: sorted(v) for k, v in found.items()} == {k: sorted(v) for k, v in convs.items()}
+
+
+@pytest.mark.parametrize("mode, fast", [("on", True), ("off", False)])
+def test_fast_conv_mode_picks_the_training_layers_and_keeps_the_weights_interchangeable(mode, fast):
+    kinds = lambda model: {type(layer) for layer in model.layers}  # noqa: E731
+    fd = degradation.build_degradation(ModelConfig(fd_width=0.125, fd_residual_blocks=1, fast_conv=mode))
+    ft = target.c3d((2, 8, 8, 3), 3, width=0.0625, fc_units=64, fast_conv=mode)
+    assert (fast_conv.RowwiseConv2D in kinds(fd), fast_conv.PixelConv3D in kinds(ft)) == (fast, fast)
+    plain = degradation.build_degradation(ModelConfig(fd_width=0.125, fd_residual_blocks=1, fast_conv="off"))
+    plain.set_weights(fd.get_weights())
+    frames = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(fd(frames, training=True), plain(frames, training=True), atol=1e-4)
+    assert fast_conv.enabled("auto") == (not tf.config.list_physical_devices("GPU"))

@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from ppvr_tf.models import bdq
-from ppvr_tf.models.fast_conv import RowwiseConv2D
+from ppvr_tf.models.fast_conv import RowwiseConv2D, enabled as fast_conv_enabled
 from ppvr_tf.registry import Registry
 
 
@@ -125,7 +125,7 @@ def _conv_norm(x, filters: int, kernel: int, stride: int = 1, relu: bool = True,
 
 
 def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: bool = False,
-                    skip: bool = False, name: str = "fd_transformer") -> keras.Model:
+                    skip: bool = False, fast_conv: str = "auto", name: str = "fd_transformer") -> keras.Model:
     """Johnson et al.'s image transformation net, the paper's fD.
 
     conv 9x9/32 -> 3x3/64 s2 -> 3x3/128 s2 -> residual blocks -> two transposed
@@ -150,11 +150,12 @@ def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: boo
         x = layers.Add()([x, y])
     x = _conv_norm(x, c2, 3, stride=2, transpose=True)
     x = _conv_norm(x, c1, 3, stride=2, transpose=True)
+    to_rgb = RowwiseConv2D if fast_conv_enabled(fast_conv) else layers.Conv2D  # fast_conv.py: why
     if skip:
-        delta = RowwiseConv2D(3, 9, padding="same", use_bias=False, kernel_initializer="zeros")(x)
+        delta = to_rgb(3, 9, padding="same", use_bias=False, kernel_initializer="zeros")(x)
         x = layers.ReLU(max_value=1.0, name="to_unit_range")(layers.Add()([frames, delta]))
     else:
-        x = InstanceNorm()(RowwiseConv2D(3, 9, padding="same", use_bias=False)(x))
+        x = InstanceNorm()(to_rgb(3, 9, padding="same", use_bias=False)(x))
         x = UnitTanh(name="to_unit_range")(x)
     if grayscale:
         x = ToGray(name="to_gray")(x)
@@ -225,7 +226,7 @@ LEARNED: Registry[Callable[..., keras.Model]] = Registry("degradation")
 @LEARNED.register("transformer")
 def _transformer(m) -> keras.Model:
     """The paper's fD (``m.fd_skip``: its input skip)."""
-    return transformer_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_skip)
+    return transformer_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_skip, m.fast_conv)
 
 
 @LEARNED.register("mcu")

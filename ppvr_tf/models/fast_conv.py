@@ -1,7 +1,7 @@
 """Convolutions into a few channels, trained through arithmetic oneDNN runs faster.
 
 On CPUs, oneDNN convolves into 3 channels at a fraction of its rate into many
-(docs/benchmarks.md). Two such convolutions sit in every fD update: fD's 9x9 conv back
+(docs/benchmarks.md has the timings). Two such convolutions sit in every fD update: fD's 9x9 conv back
 to RGB, and the input gradient of fT's first conv (the step needs it to reach fD). Both become a
 conv along the kernel's last spatial axis into many channels, then a fixed 0/1 conv that
 adds the pieces in at their offsets: the same sum, in another order. Training only;
@@ -17,6 +17,20 @@ import tensorflow as tf
 from keras import layers
 
 from ppvr_tf.models import conv3d
+
+
+MODES = ("auto", "on", "off")
+
+
+def enabled(mode: str) -> bool:
+    """Whether models train through these layers: ``auto`` on machines without a GPU or
+    TPU (the gain is oneDNN's; other devices convolve into few channels well), ``on``
+    and ``off`` force it. The sums are the same, added in another order."""
+    if mode == "auto":
+        return not (tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+    if mode not in MODES:
+        raise ValueError(f"fast_conv mode {mode!r}; expected one of {', '.join(MODES)}")
+    return mode == "on"
 
 
 def conv_by_kernel_rows(x, kernel):
@@ -57,8 +71,8 @@ class _TrainsByKernelRows:
 
 
 class RowwiseConv2D(_TrainsByKernelRows, layers.Conv2D):
-    """A Conv2D into a few channels (fD's 9x9 conv to RGB) that trains by kernel rows: its
-    forward and backward at the paper's shape take 490 ms as one conv, 230 ms by rows."""
+    """A Conv2D into a few channels (fD's 9x9 conv to RGB) that trains by kernel rows (at
+    the paper's shape in half the time on a CPU)."""
 
     _training_conv = staticmethod(conv_by_kernel_rows)
 
@@ -76,8 +90,9 @@ def _conv3d_with_input_gradient_by_rows(x, kernel):
 
 class PixelConv3D(_TrainsByKernelRows, conv3d.Conv3D):
     """fT's first Conv3D, on RGB pixels. An fD update needs its input gradient, a conv into
-    3 channels: 160 ms at the paper's shape as TensorFlow's gradient, 70 ms by kernel rows.
-    (Where nothing needs that gradient, as in a plain fT step, TensorFlow prunes it.)"""
+    3 channels, which this takes by kernel rows (at the paper's shape in under half the
+    time on a CPU). Where nothing needs that gradient, as in a plain fT step, TensorFlow
+    prunes it."""
 
     _training_conv = staticmethod(_conv3d_with_input_gradient_by_rows)
 

@@ -5,12 +5,12 @@ import keras
 from keras import layers, regularizers
 
 from ppvr_tf.models.conv3d import Conv3D
-from ppvr_tf.models.fast_conv import PixelConv3D
+from ppvr_tf.models.fast_conv import PixelConv3D, enabled as fast_conv_enabled
 
 
 def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float = 1.0,
         fc_units: int = 4096, dropout: float = 0.5, weight_decay: float = 5e-4,
-        batch_norm: bool = False, name: str = "ft_c3d") -> keras.Model:
+        batch_norm: bool = False, fast_conv: str = "auto", name: str = "ft_c3d") -> keras.Model:
     """C3D (Tran et al.) with a width multiplier, for any clip size.
 
     3x3x3 convs 64 | 128 | 256x2 | 512x2 | 512x2, pool (1,2,2) then 2x2x2, two fully
@@ -20,9 +20,10 @@ def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float =
     quick runs train from scratch at a high learning rate.
     """
     reg = regularizers.L2(weight_decay) if weight_decay else None
+    first_conv = PixelConv3D if fast_conv_enabled(fast_conv) else Conv3D  # a faster input gradient
 
     def conv(x, filters: int, first: bool = False):
-        conv3d = PixelConv3D if first else Conv3D  # PixelConv3D: a faster input gradient
+        conv3d = first_conv if first else Conv3D
         x = conv3d(max(4, int(round(filters * width))), 3, padding="same",
                    use_bias=not batch_norm, kernel_regularizer=reg)(x)
         if batch_norm:
