@@ -157,6 +157,9 @@ def validate(cfg: ExperimentConfig) -> None:
                 budget.check_frame_size(name, d.height, d.width)
             except ValueError as error:
                 raise ConfigError(flag, str(error)) from None
+    clip_level = [name for name in e.attackers if budget.is_clip_level(name)]
+    if clip_level:  # the zoo learns from a few frames of each clip
+        raise ConfigError("attackers", f"{', '.join(clip_level)} reads whole clips: that is --attacks=temporal")
     if not e.attacks:
         raise ConfigError("attacks", "needs at least one attack")
     for attack in e.attacks:

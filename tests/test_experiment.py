@@ -51,6 +51,7 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"data": dataclasses.replace(TINY, height=18)}, "frame_height"),
     ({"model": ModelConfig(budget_family="mobilenet_v1")}, "budget_family"),  # needs 32x32 frames
     ({"eval": EvalConfig(attackers=("vgg@1",))}, "attackers"),
+    ({"eval": EvalConfig(attackers=("cnn@1.0", "c3d@0.5"))}, "attackers"),  # that is --attacks=temporal
     ({"model": ModelConfig(budget_family="cnn", degradation="pixelate")}, "degradation"),
     ({"model": ModelConfig(budget_family="cnn", degradation="downsample", downsample_rate=0)}, "downsample_rate"),
     ({"model": ModelConfig(budget_family="cnn", degradation="blur", blur_sigma=0.0)}, "blur_sigma"),

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import make_trainer, weights
+from ppvr_tf.models import budget
 from ppvr_tf.models.degradation import degrade_clips
 from ppvr_tf.training import losses
 from ppvr_tf.training.gradient_reversal import reverse_gradient
@@ -50,9 +51,9 @@ def test_grl_step_gives_fd_the_gradient_of_lt_minus_gamma_lb(tiny_dataset, batch
         np.testing.assert_allclose(b - a, 0.1 * g.numpy(), rtol=2e-3, atol=1e-6)
 
 
-def _entropy(trainer, batch):
+def _entropy(trainer, batch, index: int = 0):
     degraded = degrade_clips(trainer.degradation, batch["clips"])
-    return float(losses.budget_entropy(trainer.budget_task, trainer.budgets[0](degraded, training=True)))
+    return float(losses.budget_entropy(trainer.budget_task, trainer.budgets[index](degraded, training=True)))
 
 
 def _budget_loss(trainer, batch):
@@ -188,3 +189,22 @@ def test_fd_raises_the_entropy_of_the_reader_behind_the_inversion(tiny_dataset, 
     assert _entropy(trainer, batch) > low + 0.05
     trainer.reinitialize_budgets()  # restarting builds a fresh one of the same shape
     assert np.isfinite(_entropy(trainer, batch))
+
+
+def test_a_clip_level_budget_model_sees_motion_and_fd_raises_its_entropy(tiny_dataset, batch):
+    """c3d in the ensemble: it tells a clip from its frames shuffled in time (a frame
+    average cannot), and the entropy step works against it like any fB."""
+    shape, outputs = tiny_dataset.clip_shape, tiny_dataset.budget_task.outputs
+    temporal = budget.build_budget_model("c3d@0.0625", shape, outputs)
+    clips = np.asarray(batch["clips"])
+    reversed_in_time = clips[:, ::-1]
+    assert not np.allclose(temporal(clips), temporal(reversed_in_time), rtol=1e-3, atol=0.0)
+    names = ("cnn@0.25", "c3d@0.0625")
+    trainer = make_trainer(tiny_dataset, "entropy", num_budgets=2, lr=0.05, gamma=10.0, budget_factory=lambda i:
+                           budget.build_budget_model(names[i], shape, outputs))
+    for _ in range(20):
+        trainer.update("budget", batch)
+    low = [_entropy(trainer, batch, i) for i in (0, 1)]
+    for _ in range(5):
+        trainer.update("adversarial", batch)
+    assert _entropy(trainer, batch, 1) > low[1] + 0.05

@@ -1,8 +1,9 @@
 """Budget models fB: privacy attackers, a zoo of frame classifiers.
 
 Every attacker classifies frames and averages the per-frame logits over the clip,
-as the paper does. Names are ``family`` or ``family@width`` (width multiplier),
-e.g. ``mobilenet_v1@0.6``, ``resnet50_v2``, ``cnn@0.5``.
+as the paper does; the ``c3d`` family (not the paper's) reads whole clips. Names are
+``family`` or ``family@width`` (width multiplier), e.g. ``mobilenet_v1@0.6``,
+``resnet50_v2``, ``cnn@0.5``, ``c3d@0.125``.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Callable
 import keras
 from keras import layers, ops
 
+from ppvr_tf.models.target import c3d
 from ppvr_tf.registry import Registry
 
 MIN_APPLICATION_SIDE = 32  # keras.applications refuse smaller frames
@@ -36,19 +38,27 @@ def _small_cnn(frame_shape, outputs: int, width: float, flatten: bool) -> keras.
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    build: Callable[[tuple, int, float], keras.Model]  # (frame shape, outputs, width) -> frame classifier
+    build: Callable[..., keras.Model]  # (frame shape, outputs, width) -> frame classifier
     min_side: int = 1  # smallest frame side it takes
+    clip_level: bool = False  # build takes (clip shape, outputs, width, name): a classifier of whole clips
 
 
 FAMILIES: Registry[Family] = Registry("budget model family")
 
 
-def _family(name: str, min_side: int = 1) -> Callable:
-    """Registers a frame classifier builder under ``name``."""
+def _family(name: str, min_side: int = 1, clip_level: bool = False) -> Callable:
+    """Registers a classifier builder under ``name``."""
     def add(build: Callable) -> Callable:
-        FAMILIES.register(name)(Family(build, min_side))
+        FAMILIES.register(name)(Family(build, min_side, clip_level))
         return build
     return add
+
+
+@_family("c3d", clip_level=True)
+def _c3d(shape, outputs: int, width: float, name: str) -> keras.Model:
+    """A budget model that sees motion (gait identifies people whom single frames do not):
+    the temporal attack's C3D, trained against fD like any other fB."""
+    return c3d(tuple(shape), outputs, width=width, dropout=0.2, weight_decay=0.0, batch_norm=True, name=name)
 
 
 @_family("cnn")
@@ -167,13 +177,21 @@ class TimeAveragedClassifier(keras.Model):
         return ops.mean(ops.reshape(logits, (shape[0], shape[1], -1)), axis=1)
 
 
+def is_clip_level(name: str) -> bool:
+    return FAMILIES[parse_name(name)[0]].clip_level
+
+
 def build_budget_model(name: str, clip_shape: tuple[int, int, int, int], outputs: int,
-                       model_name: str | None = None) -> TimeAveragedClassifier:
-    """An attacker from the zoo for clips of ``clip_shape`` (T, H, W, C)."""
+                       model_name: str | None = None) -> keras.Model:
+    """An attacker from the zoo for clips of ``clip_shape`` (T, H, W, C): a frame
+    classifier averaged over the clip, or a clip-level family as it is."""
     family, width = parse_name(name)
     check_frame_size(name, clip_shape[1], clip_shape[2])
+    model_name = model_name or name.replace("@", "_w")
+    if FAMILIES[family].clip_level:
+        return FAMILIES[family].build(tuple(clip_shape), outputs, width, name=model_name)
     frame_model = FAMILIES[family].build(tuple(clip_shape[1:]), outputs, width)
-    model = TimeAveragedClassifier(frame_model, name=model_name or name.replace("@", "_w"))
+    model = TimeAveragedClassifier(frame_model, name=model_name)
     model.build((None, *clip_shape))
     return model
 
