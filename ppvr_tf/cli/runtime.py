@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Iterator
 
+from absl import logging as absl_logging
+
 
 def quiet_tensorflow() -> None:
     """Keeps TensorFlow's chatter off the console: its C++ start-up lines (oneDNN notes,
@@ -23,7 +25,19 @@ def quiet_tensorflow() -> None:
 
         tf.config.list_physical_devices()  # the CUDA probe, while its lines go nowhere
     tf.get_logger().setLevel(logging.ERROR)
-    logging.getLogger("absl").addFilter(_only_errors_of_tensorflow_datasets)
+    logging.getLogger("absl").addFilter(_no_library_chatter)
+    absl_logging.get_absl_handler().setFormatter(_ShortFormatter())
+
+
+class _ShortFormatter(logging.Formatter):
+    """``12:04:31 message`` for INFO, the level's name in front of anything worse."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return line if record.levelno <= logging.INFO else f"{record.levelname}: {line}"
 
 
 @contextlib.contextmanager
@@ -41,6 +55,13 @@ def _stderr_to_devnull() -> Iterator[None]:
         os.close(devnull)
 
 
-def _only_errors_of_tensorflow_datasets(record: logging.LogRecord) -> bool:
-    """tfds logs every split it opens through absl; its progress bars say enough."""
-    return record.levelno >= logging.ERROR or "tensorflow_datasets" not in record.pathname
+_SHOWN_FROM = {"tensorflow_datasets": logging.ERROR, "tensorflow": logging.WARNING, "keras": logging.WARNING}
+
+
+def _no_library_chatter(record: logging.LogRecord) -> bool:
+    """TensorFlow, tfds and Keras log through absl too: every checkpoint shard, every split
+    opened (tfds' progress bars say enough). Their warnings (tfds: errors) still show."""
+    for library, level in _SHOWN_FROM.items():
+        if f"{os.sep}{library}{os.sep}" in record.pathname:
+            return record.levelno >= level
+    return True

@@ -102,6 +102,7 @@ class RawAttackers:
             model.load_weights(stored)
             logging.info("raw-trained attacker %s (seed %d) from %s", name, seed, stored)
         else:
+            logging.info("  raw-trained attacker %s (seed %d): training on raw X", name, seed)
             fit_model(model, _loss(views.task), (views.raw["train"], views.labels["train"]),
                       (views.raw["val"], views.labels["val"]), fit, seed, fit.frames_per_clip)
             if stored:
@@ -179,6 +180,7 @@ def _pretrained(name, views, seeds, fit, raw_attackers) -> AttackResult:
 
 def _reconstruction(name, views, seeds, fit, raw_attackers) -> tuple[list[AttackResult], keras.Model]:
     started = time.time()
+    logging.info("  attack reconstruction: training the inversion network g on (fD(x), x) pairs")
     g = train_inversion(views, fit, seeds[0])
     rebuilt = {split: reconstruct(g, views.degraded[split], fit.batch_size) for split in ("train", "val", "test")}
     psnr = psnr_db(views.raw["test"], rebuilt["test"])
@@ -204,7 +206,10 @@ def _judged(name: str, kind: str, views: Views, seeds: list[int], train_one, bat
     """Trains one model per seed with ``train_one(seed)`` and scores each on the test split."""
     started = time.time()
     test = views.degraded["test"] if test is None else test
-    runs = [score(views.task, views.labels["test"], predict(train_one(seed), test, batch_size)) for seed in seeds]
+    runs = []
+    for number, seed in enumerate(seeds, 1):
+        logging.info("  attack %s (%s): training seed %d of %d", name, kind, number, len(seeds))
+        runs.append(score(views.task, views.labels["test"], predict(train_one(seed), test, batch_size)))
     best, per_attribute, f1 = max(runs, key=lambda run: run[0])
     scores = [round(run[0], 4) for run in runs]
     return AttackResult(name, kind, best, scores, round(float(np.mean(scores)), 4), per_attribute, f1,

@@ -51,7 +51,7 @@ class ScheduledCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         path = self.save()
         state = self.model.schedule.state
-        logging.info("step %d, iteration %d, phase %s, restarts %d: checkpoint %s",
+        logging.debug("step %d, iteration %d, phase %s, restarts %d: checkpoint %s",
                      state.total_steps, state.iteration, state.phase, state.restarts, path)
 
 
