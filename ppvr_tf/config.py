@@ -11,7 +11,7 @@ from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
 from ppvr_tf.evaluation import attacks
 from ppvr_tf.evaluation.two_fold import EvalConfig
-from ppvr_tf.models import baselines, budget, degradation
+from ppvr_tf.models import baselines, budget, degradation, target
 from ppvr_tf.models.fast_conv import MODES as FAST_CONV_MODES
 from ppvr_tf.options import option
 from ppvr_tf.training import distribute, precision
@@ -37,6 +37,7 @@ class ModelConfig:
     fd_grayscale: bool = option(False, "fD output converted to gray (the paper's SBU runs).")
     fd_skip: bool = option(False, "Transformer fD: fD(x) = clip(x + delta(x), 0, 1), starting as the identity "
                            "(not the paper's; its fD cannot be the identity).")
+    target_model: str = option("c3d", "fT: c3d (the paper's).")
     target_width: float = option(1.0, "Channel multiplier of C3D.")
     target_fc_units: int = option(4096, "C3D fully connected units (before the width multiplier).")
     target_dropout: float = option(0.5, "C3D dropout.")
@@ -140,6 +141,7 @@ def validate(cfg: ExperimentConfig) -> None:
         if value < 0:
             raise ConfigError(flag, f"must not be negative, got {value}")
     _one_of("degradation", m.degradation, degradation.LEARNED.names() + baselines.FIXED.names())
+    _one_of("target_model", m.target_model, target.TARGETS.names())
     _validate_baseline(m)
     if m.fd_skip and m.degradation in ("mcu", "bdq"):  # the raw video and fixed baselines learn nothing
         raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")

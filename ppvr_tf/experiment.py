@@ -53,15 +53,9 @@ def load_dataset(cfg: ExperimentConfig) -> Dataset:
 
 
 def target_factory(cfg: ExperimentConfig):
-    """fT of the configured shape for any clip shape and class count."""
-    m = cfg.model
-
-    def build(clip_shape, num_classes):
-        return target.c3d(tuple(clip_shape), num_classes, width=m.target_width,
-                          fc_units=m.target_fc_units, dropout=m.target_dropout,
-                          weight_decay=m.target_weight_decay, batch_norm=m.target_batch_norm,
-                          fast_conv=m.fast_conv)
-    return build
+    """fT of the configured kind and shape for any clip shape and class count."""
+    build = target.TARGETS[cfg.model.target_model]
+    return lambda clip_shape, num_classes: build(cfg.model, clip_shape, num_classes)
 
 
 def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Schedule,

@@ -1,4 +1,4 @@
-"""Target model fT: C3D action recognition on (degraded) clips."""
+"""Target models fT: action recognition on (degraded) clips, by name (``TARGETS``)."""
 from __future__ import annotations
 
 import keras
@@ -6,6 +6,9 @@ from keras import layers, regularizers
 
 from ppvr_tf.models.conv3d import Conv3D
 from ppvr_tf.models.fast_conv import PixelConv3D, enabled as fast_conv_enabled
+from ppvr_tf.registry import Registry
+
+TARGETS: Registry = Registry("target model")  # name -> (ModelConfig, clip shape, classes) -> fT
 
 
 def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float = 1.0,
@@ -45,3 +48,11 @@ def c3d(input_shape: tuple[int, int, int, int], num_classes: int, width: float =
         x = layers.Dropout(dropout)(x)
     logits = layers.Dense(num_classes, kernel_regularizer=reg, name="logits", dtype="float32")(x)
     return keras.Model(clips, logits, name=name)
+
+
+@TARGETS.register("c3d")
+def _c3d_of(m, clip_shape: tuple[int, int, int, int], num_classes: int) -> keras.Model:
+    """The paper's fT, shaped by ``m``'s target_* fields."""
+    return c3d(tuple(clip_shape), num_classes, width=m.target_width, fc_units=m.target_fc_units,
+               dropout=m.target_dropout, weight_decay=m.target_weight_decay, batch_norm=m.target_batch_norm,
+               fast_conv=m.fast_conv)
