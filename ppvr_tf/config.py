@@ -147,9 +147,10 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")
     if m.inversion_budget and s.method == "kbeam":
         raise ConfigError("inversion_budget", "K-beam's beams are one family; use --method=entropy or grl")
-    if m.degradation in ("transformer", "mcu") and (d.height % 4 or d.width % 4):
-        raise ConfigError("frame_height" if d.height % 4 else "frame_width",
-                          f"the {m.degradation} fD needs frame sides that are multiples of 4, "
+    multiple = degradation.side_multiple(m.degradation)
+    if d.height % multiple or d.width % multiple:
+        raise ConfigError("frame_height" if d.height % multiple else "frame_width",
+                          f"the {m.degradation} fD needs frame sides that are multiples of {multiple}, "
                           f"got {d.height}x{d.width}")
     for flag, names in (("budget_family", m.budget_names), ("attackers", e.attackers)):
         if not names:

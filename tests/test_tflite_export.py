@@ -139,22 +139,33 @@ def test_anonymize_real_surveillance_footage(exported, tmp_path):
     assert os.path.getsize(str(tmp_path / "anon_preview.png")) > 0
 
 
-def test_microcontroller_fd_meets_the_device_bounds_at_112(tmp_path):
+def test_microcontroller_fd_meets_the_device_bounds_at_112_and_exports_for_a_gray_120x160_sensor(tmp_path):
     """<= 20 MMAC per 112x112 frame, <= 64 KB int8 flatbuffer, <= 256 KB TFLite Micro
-    arena — as ppvr-export measures them (the converter's graph, TFLite Micro's allocator)."""
-    cfg = dataclasses.replace(CONFIG, data=dataclasses.replace(TINY, height=112, width=112, train_clips=16,
-                                                               val_clips=16, test_clips=16),
-                              model=ModelConfig(degradation="mcu", fd_width=1.0, fd_residual_blocks=2))
+    arena — as ppvr-export measures them (the converter's graph, TFLite Micro's allocator)
+    — for an fD trained at 16x16 and exported at the camera's size."""
+    cfg = dataclasses.replace(CONFIG, model=ModelConfig(degradation="mcu", fd_width=1.0, fd_residual_blocks=2))
     source = str(tmp_path / "fd")
     fd = degradation.build_degradation(cfg.model)
-    saved_model.export(fd, source, (112, 112, 3), "degradation", cfg.to_json())
-    report = export.run(source, str(tmp_path / "out"), calibration_frames=32, verification_frames=8)
+    saved_model.export(fd, source, (16, 16, 3), "degradation", cfg.to_json())
+    report = export.run(source, str(tmp_path / "out"), calibration_frames=32, verification_frames=8,
+                        input_size=(112, 112))
     metadata = json.load(open(tmp_path / "out" / "metadata.json"))
+    assert metadata["frame_shape"] == [112, 112, 3] and metadata["input"]["shape"] == [1, 112, 112, 3]
     assert metadata["macs_per_frame"] <= 20_000_000
     assert metadata["model_bytes"] <= 64 * 1024
     assert metadata["arena_bytes"] <= 256 * 1024
     assert report["passed"] and report["micro_int8_vs_float"]["psnr_db"] >= export.PSNR_BAR_DB
     assert "TRANSPOSE_CONV" not in metadata["ops"] and "RESIZE_NEAREST_NEIGHBOR" in metadata["ops"]
+
+    report = export.run(source, str(tmp_path / "gray"), calibration_frames=32, verification_frames=8,
+                        input_size=(120, 160), input_format="gray")
+    gray = json.load(open(tmp_path / "gray" / "metadata.json"))
+    assert gray["input"]["shape"] == [1, 120, 160, 1] and gray["input_format"] == "gray"
+    assert gray["macs_per_frame"] > metadata["macs_per_frame"]  # more pixels, whatever the channels
+    assert report["passed"] and report["micro_int8_vs_float"]["psnr_db"] >= export.PSNR_BAR_DB
+    with pytest.raises(ValueError, match="multiples of 4"):
+        export.run(source, str(tmp_path / "odd"), input_size=(30, 30))
+    assert not os.path.exists(tmp_path / "odd")
 
 
 @pytest.mark.parametrize("kind", ["transformer", "mcu"])

@@ -3,7 +3,8 @@ as the camera would, and write what would leave it.
 
     ppvr-anonymize --model=OUT/fd_int8.tflite --input=street.avi --output=street_fd.avi
 
-Frames are resized (aspect kept, centre cut) to the model's input size; the output
+Frames are resized (aspect kept, centre cut) to the model's input size (and made gray
+for a model exported with --input_format=gray); the output
 video has that size and the input's frame rate. Beside it, ``<output>_preview.png``
 shows a raw frame next to its anonymized version. Prints frames per second of fD
 alone (one LiteRT thread) and of the whole loop.
@@ -44,11 +45,12 @@ def anonymize(model: str, source: str, output: str, max_frames: int = 0, threads
     from ppvr_tf.data.video import resize_cover
     from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter
     from ppvr_tf.io_utils import save_png
+    from tflite_export.export import LUMA
     extension = os.path.splitext(output)[1].lower()
     if extension not in CODECS:
         raise ValueError(f"{output}: the output must end in {' or '.join(CODECS)}")
     fd = TFLiteFrameFilter(model, threads)
-    height, width, _ = fd.frame_shape
+    height, width, channels = fd.frame_shape
     capture = open_source(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
@@ -62,7 +64,8 @@ def anonymize(model: str, source: str, output: str, max_frames: int = 0, threads
             if not ok:
                 break
             rgb = resize_cover(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), height, width)
-            current = rgb[None].astype(np.float32) / 255.0
+            sensor = rgb if channels == 3 else (rgb @ LUMA)[..., None]  # a gray model: a gray sensor
+            current = sensor[None].astype(np.float32) / 255.0
             t0 = time.perf_counter()
             pair = [current, current if previous is None else previous]  # BDQ also takes the last frame
             out = fd.run(pair if fd.per_clip else pair[:1])[0]

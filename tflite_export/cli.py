@@ -22,7 +22,21 @@ flags.DEFINE_enum("qat", "auto", ["auto", "always", "never"],
                   "misses the PSNR bar (auto), always, or never. The better int8 model is kept.")
 flags.DEFINE_integer("qat_frames", 2000, "Training frames the quantisation-aware fine-tuning fits.")
 flags.DEFINE_integer("qat_epochs", 8, "Epochs of quantisation-aware fine-tuning.")
+flags.DEFINE_string("input_size", "", "The camera's frame size HxW, e.g. 120x160 (fD is fully convolutional: "
+                    "any size its strides divide). Default: the size fD was trained at.")
+flags.DEFINE_enum("input_format", "rgb", ["rgb", "gray"],
+                  "The camera's pixels: rgb, or gray (one channel, replicated to RGB inside the model).")
 F = flags.FLAGS
+
+
+def parse_size(text: str) -> tuple[int, int] | None:
+    """'120x160' -> (120, 160); '' -> None."""
+    if not text:
+        return None
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.isdigit() and width.isdigit()) or not (int(height) and int(width)):
+        raise app.UsageError(f"--input_size={text}: expected HxW in pixels, such as 120x160")
+    return int(height), int(width)
 
 
 def main(argv: list[str]) -> None:
@@ -30,6 +44,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not F.out_dir or bool(F.saved_model) == bool(F.workdir):
         raise app.UsageError("give --out_dir and one of --saved_model or --workdir")
+    input_size = parse_size(F.input_size)
     from ppvr_tf.data.errors import DataError
     from tflite_export import export, fd_source
     with tempfile.TemporaryDirectory() as tmp:
@@ -37,8 +52,8 @@ def main(argv: list[str]) -> None:
         try:
             report = export.run(source, F.out_dir, F.calibration_frames, F.verification_frames,
                                 qat=F.qat, qat_frames=F.qat_frames, qat_epochs=F.qat_epochs,
-                                psnr_bar_db=F.psnr_bar_db)
-        except (export.ExportError, DataError, FileNotFoundError) as error:
+                                psnr_bar_db=F.psnr_bar_db, input_size=input_size, input_format=F.input_format)
+        except (export.ExportError, DataError, FileNotFoundError, ValueError) as error:
             sys.exit(f"ppvr-export: {error}")
     print(json.dumps(report, indent=2))
     if not report["passed"]:

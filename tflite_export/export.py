@@ -24,6 +24,7 @@ import tempfile
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from ppvr_tf import experiment
 from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter, interpreter, io_details
@@ -62,9 +63,26 @@ def samples_of(split, count: int, seed: int, pairs: bool = False) -> list[np.nda
     return [x[pick] for x in inputs]
 
 
-def _float_reference(saved_model_dir: str, inputs: list[np.ndarray]) -> np.ndarray:
-    """The float SavedModel's output: per frame, or on (previous, current) two-frame clips."""
-    fd = ServingModel(saved_model_dir)
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R BT.601, what gray sensors approximate
+
+
+def as_sensor(inputs: list[np.ndarray], shape: tuple[int, int, int]) -> list[np.ndarray]:
+    """Frames in [0, 1] as a sensor of ``shape`` (H, W, C) gives them: resized (area
+    averaging), and gray (one channel) when C is 1."""
+    out = []
+    for frames in inputs:
+        if frames.shape[1:3] != shape[:2]:
+            frames = np.clip(tf.image.resize(frames, shape[:2], antialias=True).numpy(), 0.0, 1.0)
+        if shape[2] == 1:
+            frames = frames @ LUMA[:, None]
+        out.append(frames.astype(np.float32))
+    return out
+
+
+def _float_reference(fd, inputs: list[np.ndarray]) -> np.ndarray:
+    """The float fD's output: per frame, or on (previous, current) two-frame clips; gray
+    frames go in as their three-channel replicate, as on the device."""
+    inputs = [np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x for x in inputs]
     if len(inputs) == 1:
         return np.asarray(fd(inputs[0]), np.float32)
     current, previous = inputs
@@ -76,21 +94,33 @@ QAT_MODES = ("auto", "always", "never")  # auto: when post-training int8 misses 
 
 def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         verification_frames: int = 64, seed: int = 0, qat: str = "auto", qat_frames: int = 2000,
-        qat_epochs: int = 8, psnr_bar_db: float = PSNR_BAR_DB) -> dict:
-    """Converts, checks and writes; returns the verification report."""
+        qat_epochs: int = 8, psnr_bar_db: float = PSNR_BAR_DB, input_size: tuple[int, int] | None = None,
+        input_format: str = "rgb") -> dict:
+    """Converts, checks and writes; returns the verification report. ``input_size``
+    (H, W) and ``input_format`` (rgb or gray) give the camera's frames; by default the
+    size fD was trained at, in RGB."""
     if qat not in QAT_MODES:
         raise ValueError(f"qat must be one of {', '.join(QAT_MODES)}, not {qat!r}")
+    if input_format not in fd_source.INPUT_FORMATS:
+        raise ValueError(f"input_format must be one of {', '.join(fd_source.INPUT_FORMATS)}, not {input_format!r}")
     cfg = fd_source.config(saved_model_dir)
-    shape = fd_source.frame_shape(saved_model_dir)
-    pairs = len(shape) == 4  # an fD over clips (BDQ) runs on (frame, previous frame) on the camera
-    shape = shape[1:] if pairs else shape
+    trained = fd_source.frame_shape(saved_model_dir)
+    pairs = len(trained) == 4  # an fD over clips (BDQ) runs on (frame, previous frame) on the camera
+    trained = trained[1:] if pairs else trained
+    shape = (*(input_size or trained[:2]), 1 if input_format == "gray" else 3)
+    as_trained = shape == tuple(trained)
+    if not as_trained:
+        fd_source.check_size(cfg, *shape[:2])
+        if pairs and input_format == "gray":
+            raise ExportError("--input_format=gray: an fD over clips (BDQ) takes RGB frames")
     dataset = experiment.load_dataset(cfg)
-    calibration = samples_of(dataset.train, calibration_frames, seed, pairs)
-    held_out = samples_of(dataset.test, verification_frames, seed + 1, pairs)
-    reference = _float_reference(saved_model_dir, held_out)
-    report = {"frames": len(reference), "psnr_bar_db": psnr_bar_db}
+    calibration = as_sensor(samples_of(dataset.train, calibration_frames, seed, pairs), shape)
+    held_out = as_sensor(samples_of(dataset.test, verification_frames, seed + 1, pairs), shape)
+    float_fd = ServingModel(saved_model_dir) if as_trained else fd_source.keras_model(saved_model_dir)
+    reference = _float_reference(float_fd, held_out)
+    report = {"frames": len(reference), "psnr_bar_db": psnr_bar_db, "frame_shape": list(shape)}
     with tempfile.TemporaryDirectory() as tmp:
-        device = fd_source.frame_pair if pairs else fd_source.fixed_batch
+        device = (fd_source.frame_pair if pairs else fd_source.fixed_batch if as_trained else fd_source.at_size)
         fixed = device(saved_model_dir, shape, os.path.join(tmp, "frame"))
         models = {kind: convert.convert(fixed, kind, calibration) for kind in convert.KINDS}
         int8_output = TFLiteFrameFilter.from_bytes(models["int8"]).run(held_out)
@@ -102,7 +132,8 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
                 if pairs:
                     raise ExportError("quantisation-aware fine-tuning covers per-frame fDs only")
                 tuned, tuned_output, report["int8_quantisation_aware"] = _quantisation_aware(
-                    saved_model_dir, samples_of(dataset.train, qat_frames, seed + 2)[0], qat_epochs, shape,
+                    saved_model_dir, as_sensor(samples_of(dataset.train, qat_frames, seed + 2), (*shape[:2], 3))[0],
+                    qat_epochs, shape,
                     calibration, held_out, reference, os.path.join(tmp, "qat"))
             except ExportError as error:
                 if qat == "always":
@@ -118,7 +149,7 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
     for kind, output in lite.items():
         report[f"litert_{kind}_vs_float"] = fidelity(reference, output)
     report["unsupported_ops"] = micro.unsupported_ops(models["int8"])
-    metadata = {"frame_shape": list(shape), **io, "ops": model_info.op_names(int8),
+    metadata = {"frame_shape": list(shape), "input_format": input_format, **io, "ops": model_info.op_names(int8),
                 "macs_per_frame": model_info.macs_per_frame(int8), "model_bytes": len(models["int8"]),
                 "float16_bytes": len(models["float16"]), "float32_bytes": len(models["float32"]),
                 "int8_method": report["int8_method"], "source": os.path.abspath(saved_model_dir),

@@ -11,7 +11,7 @@ import tensorflow as tf
 from ppvr_tf import experiment
 from ppvr_tf.config import ExperimentConfig
 from ppvr_tf.export import saved_model
-from ppvr_tf.models import bdq
+from ppvr_tf.models import bdq, degradation
 
 
 def fixed_batch(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
@@ -32,6 +32,34 @@ def fixed_batch(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir
     module = Frame()
     tf.saved_model.save(module, out_dir, signatures={"serving_default": module.serve})
     return out_dir
+
+
+INPUT_FORMATS = ("rgb", "gray")
+
+
+def sensor_to_rgb(frames: tf.Tensor) -> tf.Tensor:
+    """The three channels fD learned on, from a gray sensor's one (replicated in-graph)."""
+    return tf.concat([frames] * 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
+def at_size(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
+    """fD rebuilt from the SavedModel's config and weights (fully convolutional, so any
+    size its strides divide), saved as a batch-1 model of frames (1, H, W, C): C = 3, or
+    1 for a gray sensor (replicated to RGB in the graph); returns ``out_dir``."""
+    frame = keras.Input(frame_shape, batch_size=1, name="frame")
+    rgb = keras.layers.Concatenate()([frame] * 3) if frame_shape[-1] == 1 else frame
+    device = keras.Model(frame, keras_model(saved_model_dir)(rgb))
+    spec = tf.TensorSpec((1, *frame_shape), tf.float32, name="frame")
+    device.export(out_dir, format="tf_saved_model", verbose=False, input_signature=[spec])
+    return out_dir
+
+
+def check_size(cfg: ExperimentConfig, height: int, width: int) -> None:
+    """Raises ValueError unless fD's strides divide a frame of ``height`` x ``width``."""
+    multiple = degradation.side_multiple(cfg.model.degradation)
+    if height % multiple or width % multiple or min(height, width) < multiple:
+        raise ValueError(f"--input_size={height}x{width}: the {cfg.model.degradation} fD needs sides that are "
+                         f"multiples of {multiple}")
 
 
 def frame_pair(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:

@@ -22,6 +22,7 @@ import tensorflow as tf
 import tf_keras
 
 from ppvr_tf.models import degradation
+from tflite_export.fd_source import sensor_to_rgb
 
 _legacy_keras = os.environ.get("TF_USE_LEGACY_KERAS")
 import tensorflow_model_optimization as tfmot  # noqa: E402  (sets TF_USE_LEGACY_KERAS=1 for the process)
@@ -189,10 +190,11 @@ def fine_tune(fd: keras.Model, frames: np.ndarray, epochs: int = 8, batch_size: 
 
 
 def save_fixed_batch(model: tf_keras.Model, frame_shape: tuple[int, int, int], out_dir: str) -> str:
-    """A SavedModel of ``model`` on one (1, H, W, 3) frame, ready for ``convert.convert``."""
+    """A SavedModel of ``model`` on one (1, H, W, C) frame (C = 1: a gray sensor), ready
+    for ``convert.convert``."""
     module = tf.Module()
     module.weights = list(model.variables)  # not the model: tf_keras would trace every layer call
-    module.serve = tf.function(lambda frame: {"degraded": model(frame, training=False)},
+    module.serve = tf.function(lambda frame: {"degraded": model(sensor_to_rgb(frame), training=False)},
                                input_signature=[tf.TensorSpec((1, *frame_shape), tf.float32, name="frame")])
     tf.saved_model.save(module, out_dir, signatures={"serving_default": module.serve})
     return os.path.abspath(out_dir)

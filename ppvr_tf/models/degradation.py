@@ -247,6 +247,11 @@ def _identity(m) -> keras.Model:
     return identity_degradation()
 
 
+def side_multiple(kind: str) -> int:
+    """What frame sides the fD ``kind`` needs to be multiples of: its two stride-2 stages."""
+    return 4 if kind in ("transformer", "mcu") else 1
+
+
 def build_degradation(m) -> keras.Model:
     """The untrained fD that ``m`` (a ``ModelConfig``) names in ``m.degradation``."""
     return LEARNED[m.degradation](m)
