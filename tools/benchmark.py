@@ -13,7 +13,8 @@ Sections (``--sections``):
   pipeline   real videos (../shared/data) decoded through the datasets' pipeline: clips/s,
              and the paper-shape entropy step fed from them against fed from memory.
   eval       the two-fold evaluation's wall time (fresh fT, N attackers) on the synthetic default.
-  inference  fD per 112x112 frame: Keras float, LiteRT float32 and int8, one thread.
+  inference  fD per frame (112x112 RGB; the mcu fD also 120x160 gray): Keras float, LiteRT
+             float32 and int8 on one thread, with MACs per frame.
 
 Prints one table and writes every row as JSON (``--out``), with the headline numbers
 ``ceiling_gflops_fp32``, ``adversarial_over_plain`` (entropy M=1 over the plain fT step,
@@ -250,28 +251,41 @@ def evaluation_time() -> dict:
             "seconds_per_attacker": {a.name: a.seconds for a in result.attackers}}
 
 
-def inference_rows(steps: int, side: int = 112) -> list[dict]:
-    from ppvr_tf.models import degradation
-    from ppvr_tf.evaluation import litert_fd
-    from tflite_export import convert
+# (name, fD as the experiments build it, the camera's frame: H, W, channels)
+INFERENCE = (("paper fD (transformer)", {"degradation": "transformer"}, (112, 112, 3)),
+             ("mcu fD", {"degradation": "mcu", "fd_residual_blocks": 2}, (112, 112, 3)),
+             ("mcu fD", {"degradation": "mcu", "fd_residual_blocks": 2}, (120, 160, 1)))
 
-    frames = np.random.default_rng(0).uniform(size=(32, side, side, 3)).astype(np.float32)
-    spec = tf.TensorSpec((1, side, side, 3), tf.float32, name="frames")
+
+def inference_rows(steps: int) -> list[dict]:
+    from ppvr_tf.config import ModelConfig
+    from ppvr_tf.evaluation import litert_fd
+    from ppvr_tf.models import degradation
+    from tflite_export import convert, model_info
+
     rows = []
-    for name, fd in (("paper fD (transformer)", degradation.transformer_net()), ("mcu fD", degradation.mcu_net())):
+    for name, model_fields, shape in INFERENCE:
+        frames = np.random.default_rng(0).uniform(size=(32, *shape)).astype(np.float32)
+        spec = tf.TensorSpec((1, *shape), tf.float32, name="frames")
+        frame = keras.Input(shape, batch_size=1)
+        rgb = keras.layers.Concatenate()([frame] * 3) if shape[-1] == 1 else frame  # a gray sensor, as exported
+        fd = keras.Model(frame, degradation.build_degradation(ModelConfig(**model_fields))(rgb))
+        size = f"{shape[0]}x{shape[1]} {'gray' if shape[-1] == 1 else 'rgb'}"
         serve = tf.function(fd.__call__, input_signature=[spec])
-        rows.append({"fd": name, "runtime": "Keras float32, all cores",
+        rows.append({"fd": name, "frame": size, "runtime": "Keras float32, all cores",
                      "ms_per_frame": round(1000 * timed(serve, frames[:1], steps=steps), 2)})
         with tempfile.TemporaryDirectory() as folder:
             fd.export(folder, format="tf_saved_model", verbose=False, input_signature=[spec])
-            for kind in ("float32", "int8"):
-                model = convert.convert(folder, kind, [frames])
+            for precision in ("float32", "int8"):
+                model = convert.convert(folder, precision, [frames])
                 interp = litert_fd.interpreter(model, threads=1)
                 io = litert_fd.io_details(interp)["input"]
                 index = interp.get_input_details()[io["position"]]["index"]
                 interp.set_tensor(index, litert_fd.quantize(frames[:1], io))
                 seconds = timed(lambda: interp.invoke(), steps=steps)
-                rows.append({"fd": name, "runtime": f"LiteRT {kind}, 1 thread", "ms_per_frame": round(1000 * seconds, 2)})
+                rows.append({"fd": name, "frame": size, "runtime": f"LiteRT {precision}, 1 thread",
+                             "ms_per_frame": round(1000 * seconds, 2), "frames_per_second": round(1 / seconds, 1),
+                             "macs_per_frame": model_info.macs_per_frame(interp)})
     return rows
 
 
@@ -308,7 +322,7 @@ def table(results: dict) -> str:
     if "evaluation" in results:
         lines.append(f"two-fold evaluation: {results['evaluation']}")
     for r in results.get("inference", []):
-        lines.append(f"{r['fd']:24s} {r['runtime']:24s} {r['ms_per_frame']:8.2f} ms/frame")
+        lines.append(f"{r['fd']:24s} {r['frame']:14s} {r['runtime']:24s} {r['ms_per_frame']:8.2f} ms/frame")
     lines.append(json.dumps(headline(results)))
     return "\n".join(lines)
 
