@@ -325,7 +325,7 @@ def train_inversion(views: Views, fit: Training, seed: int) -> keras.Model:
     val = val.batch(2 * fit.batch_size).map(as_float)
     stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
     g.fit(train.map(as_float).prefetch(tf.data.AUTOTUNE), validation_data=val, epochs=fit.inversion_epochs,
-          callbacks=[stop], verbose=0)
+          callbacks=[stop], verbose=0, shuffle=False)  # the pairs are shuffled above
     return g
 
 

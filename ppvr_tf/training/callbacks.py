@@ -110,7 +110,7 @@ class Progress(keras.callbacks.Callback):
         super().__init__()
         self.every_seconds = every_seconds
         self.write = write or (lambda line: print(line, flush=True))
-        self.started = self.shown = None
+        self.started = self.shown = self.paced_from = None  # paced_from: after the first step (tracing)
         self.steps = 0
         self.stage = None  # a pretraining phase or an iteration: a new one gets its line at once
 
@@ -120,19 +120,23 @@ class Progress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         schedule, now = self.model.schedule, time.monotonic()
+        if self.steps == 1:
+            self.paced_from = now
         state = schedule.state
         stage = state.phase if state.phase in phases.PRETRAINING else state.iteration
         if stage == self.stage and now - self.shown < self.every_seconds and not schedule.done:
             return
         self.stage, self.shown = stage, now
-        self.write(self.line(schedule, logs or {}, now - self.started))
+        self.write(self.line(schedule, logs or {}, now))
 
-    def line(self, schedule, logs: dict, elapsed: float) -> str:
+    def line(self, schedule, logs: dict, now: float) -> str:
         s, c = schedule.state, schedule.config
         where = (PHASE_NAMES[s.phase] if s.phase in phases.PRETRAINING or schedule.done else
                  f"iteration {min(s.iteration + 1, c.max_iter)}/{c.max_iter}, {PHASE_NAMES[s.phase]}")
         numbers = "  ".join(f"{k} {float(logs[k]):.3f}" for k in SHOWN if k in logs)
         remaining, bound = schedule.remaining_steps()
-        left = ("" if schedule.done else
-                f"  {'at most ' if bound else '~'}{clock(remaining * elapsed / self.steps)} left")
-        return f"[{clock(elapsed)}] step {s.total_steps}  {where}  {numbers}{left}"
+        left = ""
+        if self.steps > 1 and not schedule.done:  # the pace of steps after the first, which traces
+            pace = (now - self.paced_from) / (self.steps - 1)
+            left = f"  {'at most ' if bound else '~'}{clock(remaining * pace)} left"
+        return f"[{clock(now - self.started)}] step {s.total_steps}  {where}  {numbers}{left}"
