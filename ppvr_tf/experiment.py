@@ -206,14 +206,15 @@ def finetune_target(ft: keras.Model, fd, cfg: ExperimentConfig, dataset: Dataset
     fit = dataclasses.replace(cfg.eval.target_training(), epochs=cfg.schedule.finetune_target_epochs)
     attacks.fit_model(ft, loss, (train, dataset.train.actions), (val, dataset.val.actions), fit, cfg.seed)
     loss_after, accuracy_after = validation()
-    if loss_after > loss_before:
+    kept = "finetuned" if loss_after <= loss_before else "trained"
+    if kept == "trained":
         ft.set_weights(trained)
-    report = {"epochs": cfg.schedule.finetune_target_epochs, "kept": "finetuned" if loss_after <= loss_before
-              else "trained", "val_loss": [round(loss_before, 4), round(loss_after, 4)],
+    report = {"epochs": cfg.schedule.finetune_target_epochs, "kept": kept,
+              "val_loss": [round(loss_before, 4), round(loss_after, 4)],
               "val_accuracy": [round(accuracy_before, 4), round(accuracy_after, 4)],
               "seconds": round(time.time() - started, 1)}
     logging.info("fT fine-tuned on the final fD(X): validation accuracy %.3f -> %.3f, loss %.3f -> %.3f; "
-                 "kept the %s weights", accuracy_before, accuracy_after, loss_before, loss_after, report["kept"])
+                 "kept the %s weights", accuracy_before, accuracy_after, loss_before, loss_after, kept)
     return report
 
 

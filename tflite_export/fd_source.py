@@ -42,13 +42,19 @@ def sensor_to_rgb(frames: tf.Tensor) -> tf.Tensor:
     return tf.concat([frames] * 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
+def on_sensor(fd: keras.Model, frame_shape: tuple[int, int, int]) -> keras.Model:
+    """``fd`` on batch-1 frames of ``frame_shape`` (H, W, C); C = 1, a gray sensor, is
+    replicated to the three channels fD learned on inside the model."""
+    frame = keras.Input(frame_shape, batch_size=1, name="frame")
+    rgb = keras.layers.Concatenate()([frame] * 3) if frame_shape[-1] == 1 else frame
+    return keras.Model(frame, fd(rgb))
+
+
 def at_size(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
     """fD rebuilt from the SavedModel's config and weights (fully convolutional, so any
     size its strides divide), saved as a batch-1 model of frames (1, H, W, C): C = 3, or
     1 for a gray sensor (replicated to RGB in the graph); returns ``out_dir``."""
-    frame = keras.Input(frame_shape, batch_size=1, name="frame")
-    rgb = keras.layers.Concatenate()([frame] * 3) if frame_shape[-1] == 1 else frame
-    device = keras.Model(frame, keras_model(saved_model_dir)(rgb))
+    device = on_sensor(keras_model(saved_model_dir), frame_shape)
     spec = tf.TensorSpec((1, *frame_shape), tf.float32, name="frame")
     device.export(out_dir, format="tf_saved_model", verbose=False, input_signature=[spec])
     return out_dir

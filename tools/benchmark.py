@@ -261,15 +261,13 @@ def inference_rows(steps: int) -> list[dict]:
     from ppvr_tf.config import ModelConfig
     from ppvr_tf.evaluation import litert_fd
     from ppvr_tf.models import degradation
-    from tflite_export import convert, model_info
+    from tflite_export import convert, fd_source, model_info
 
     rows = []
     for name, model_fields, shape in INFERENCE:
         frames = np.random.default_rng(0).uniform(size=(32, *shape)).astype(np.float32)
         spec = tf.TensorSpec((1, *shape), tf.float32, name="frames")
-        frame = keras.Input(shape, batch_size=1)
-        rgb = keras.layers.Concatenate()([frame] * 3) if shape[-1] == 1 else frame  # a gray sensor, as exported
-        fd = keras.Model(frame, degradation.build_degradation(ModelConfig(**model_fields))(rgb))
+        fd = fd_source.on_sensor(degradation.build_degradation(ModelConfig(**model_fields)), shape)  # as exported
         size = f"{shape[0]}x{shape[1]} {'gray' if shape[-1] == 1 else 'rgb'}"
         serve = tf.function(fd.__call__, input_signature=[spec])
         rows.append({"fd": name, "frame": size, "runtime": "Keras float32, all cores",
