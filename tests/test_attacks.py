@@ -140,11 +140,13 @@ def test_the_temporal_attack_needs_clips_of_one_length(dataset, raw_attackers):
     assert results == []
 
 
-def test_augmentation_mirrors_attackers_clips_but_never_the_action_models():
+def test_augmentation_mirrors_attackers_clips_and_action_clips_only_when_asked():
     clip = np.zeros((2, 8, 8, 3), np.uint8)
     clip[:, :, :2] = 255  # a bright left edge; shifts move it by one pixel at most
     cfg = two_fold.EvalConfig()
-    for training, mirrored in ((cfg.attack_training(), True), (cfg.target_training(), False)):
+    flipped = dataclasses.replace(cfg, target_flip=True)
+    for training, mirrored in ((cfg.attack_training(), True), (cfg.target_training(), False),
+                               (flipped.target_training(), True)):
         augment = attacks._flip_and_shift(seed=0, flip=training.flip)
         outs = [np.asarray(augment(tf.constant(clip), 0)[0]) for _ in range(40)]
         assert any(out[:, :, 4:].mean() > out[:, :, :4].mean() for out in outs) == mirrored

@@ -57,7 +57,10 @@ class EvalConfig:
     inversion_epochs: int = option(15, "Epochs of the reconstruction attack's inversion network g.")
     augment: bool = option(True, "Random shifts of the clips the evaluation's fresh fT and attackers learn "
                            "from, and flips for attackers (a few hundred real clips overfit without); fT is "
-                           "never flipped: mirroring changes actions such as walking left.", flag="eval_augment")
+                           "flipped only with --eval_target_flip.", flag="eval_augment")
+    target_flip: bool = option(False, "Also mirror the clips a fresh fT learns from: only for actions a mirror "
+                               "does not change (running or walking; not the synthetic walk left).",
+                               flag="eval_target_flip")
     evaluate_raw: bool = option(True, "Also judge the raw video (a sweep judges it once, as its own run).")
     raw_cache_dir: str | None = option(
         None, "Where the raw reference (its results and raw-trained attackers) is kept between runs, keyed by "
@@ -75,7 +78,7 @@ class EvalConfig:
 
     def target_training(self) -> attacks.Training:
         return attacks.Training(self.target_epochs, self.target_lr, self.patience, self.batch_size, 0, 0,
-                                self.augment, flip=False)  # a mirrored "walk left" walks right
+                                self.augment, flip=self.target_flip)
 
 
 @dataclasses.dataclass
