@@ -20,11 +20,12 @@ from ppvr_tf import sweep
 # Synthetic entropy at smoke size, M=2, two iterations with restarting: every path that
 # must agree across workers (the ensemble's global argmin, budget restarts, batch
 # statistics of fT and fB, host-side schedule decisions). No dropout: its masks are
-# drawn per replica, so no two replica counts share them.
+# drawn per replica, so no two replica counts share them. The evaluation is the chief's
+# alone, so one scratch attacker is enough of it.
 FLAGS = [f"--flagfile={ROOT}/flags/synthetic/entropy.flags", f"--flagfile={ROOT}/flags/smoke.flags",
          "--num_budget_models=2", "--max_iter=2", "--restart_every=1", "--max_target_steps=1",
          "--max_budget_steps=1", "--restart_budget_steps=1", "--lr_target=1e-5", "--target_dropout=0",
-         "--checkpoint_every=8", "--attackers=cnn@0.25", "--noevaluate_raw", "--verbose=0"]
+         "--checkpoint_every=8", "--attackers=cnn@0.25", "--attacks=scratch", "--noevaluate_raw", "--verbose=0"]
 TIMEOUT = 900
 
 
