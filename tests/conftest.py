@@ -9,20 +9,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # share one fresh cache, never the user's.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ppvr_tf-test-cache-")
 
-from ppvr_tf.sweep import thread_limits  # noqa: E402
-
-
-def _share_the_cores() -> None:
-    """Under pytest-xdist, each test process (and every CLI it starts) gets its share of
-    the cores: TensorFlow's thread pools spin while they wait, so two workers that each
-    use every core run several times slower than their share."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers > 1:
-        os.environ.update(thread_limits(max(1, (os.cpu_count() or 1) // workers)))
-
-
-_share_the_cores()
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
