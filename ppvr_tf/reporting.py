@@ -125,19 +125,34 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
     plt.close(fig)
 
 
-def frames_figure(path: str, rows: dict[str, np.ndarray], titles: list[str]) -> None:
-    """For each clip, one row of frames per version ({"raw": clips, "fD(X)": clips, ...})."""
-    n, t = next(iter(rows.values())).shape[:2]
-    k = len(rows)
-    fig, axes = plt.subplots(k * n, t, figsize=(1.2 * t, 1.25 * k * n), squeeze=False)
-    for i in range(n):
-        for r, (name, clips) in enumerate(rows.items()):
-            for j in range(t):
-                ax = axes[k * i + r][j]
-                ax.imshow(np.clip(clips[i, j], 0, 1), interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-            axes[k * i + r][0].set_ylabel(name, fontsize=7)
-        axes[k * i][0].set_title(titles[i], fontsize=8, loc="left")
+def frames_figure(path: str, rows: dict[str, np.ndarray], titles: list[str], gap: int = 2) -> None:
+    """For each clip, one row of frames per version ({"raw": clips, "fD(X)": clips, ...}),
+    drawn as one image per clip: a grid of one small plot per frame took seconds to draw.
+    Versions of another frame size (a low-resolution fD) are scaled to the first's."""
+    n, t, h, w = next(iter(rows.values())).shape[:4]
+    aspect = len(rows) * (h + gap) / (t * (w + gap))
+    fig, axes = plt.subplots(n, 1, figsize=(1.2 * t, n * (1.2 * t * aspect + 0.4)), squeeze=False)
+    for i, ax in enumerate(axes[:, 0]):
+        versions = [_frames_at(clips[i], h, w) for clips in rows.values()]
+        ax.imshow(_mosaic(versions, gap), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([(r + 0.5) * (h + gap) for r in range(len(rows))], list(rows), fontsize=7)
+        ax.set_title(titles[i], fontsize=8, loc="left")
     save_png(path, fig)
     plt.close(fig)
+
+
+def _frames_at(frames: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(T, h', w', C) frames in [0, 1] as (T, h, w, 3), nearest neighbour."""
+    frames = np.clip(frames, 0.0, 1.0)[:, np.arange(h) * frames.shape[1] // h][:, :, np.arange(w) * frames.shape[2] // w]
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
+def _mosaic(versions: list[np.ndarray], gap: int) -> np.ndarray:
+    """Versions as rows, frames as columns, white lines between them."""
+    t, h, w, _ = versions[0].shape
+    image = np.ones((len(versions) * (h + gap) - gap, t * (w + gap) - gap, 3))
+    for r, frames in enumerate(versions):
+        for j, frame in enumerate(frames):
+            image[r * (h + gap):r * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = frame
+    return image

@@ -31,8 +31,12 @@ SCRATCH_ONLY = ("--attacks=scratch",)
 
 
 def train(flagfile: str, workdir: str, *flags: str) -> dict:
+    """A paper flagfile at smoke size, with one small budget model: what is tested is the
+    data path (every budget family is built by tests/test_flagfiles.py), and tracing the
+    paper's ResNet-50 budget models took most of a run."""
     command = [sys.executable, "-m", "ppvr_tf.cli.train", f"--flagfile={ROOT}/flags/{flagfile}",
-               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={workdir}", "--num_budget_models=1", *flags]
+               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={workdir}", "--num_budget_models=1",
+               "--budget_family=cnn", "--budget_width=0.25", *flags]
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     with open(os.path.join(workdir, "results.json")) as f:
