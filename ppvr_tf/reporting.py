@@ -144,7 +144,8 @@ def frames_figure(path: str, rows: dict[str, np.ndarray], titles: list[str], gap
 
 def _frames_at(frames: np.ndarray, h: int, w: int) -> np.ndarray:
     """(T, h', w', C) frames in [0, 1] as (T, h, w, 3), nearest neighbour."""
-    frames = np.clip(frames, 0.0, 1.0)[:, np.arange(h) * frames.shape[1] // h][:, :, np.arange(w) * frames.shape[2] // w]
+    rows, columns = np.arange(h) * frames.shape[1] // h, np.arange(w) * frames.shape[2] // w
+    frames = np.clip(frames, 0.0, 1.0)[:, rows][:, :, columns]
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -150,3 +151,19 @@ def test_augmentation_mirrors_attackers_clips_and_action_clips_only_when_asked()
         augment = attacks._flip_and_shift(seed=0, flip=training.flip)
         outs = [np.asarray(augment(tf.constant(clip), 0)[0]) for _ in range(40)]
         assert any(out[:, :, 4:].mean() > out[:, :, :4].mean() for out in outs) == mirrored
+
+
+def test_frames_png_draws_every_version_of_a_clip_as_one_image(tmp_path):
+    """raw, a half-size fD(X) and a one-channel g(fD(X)): rows of one mosaic, each frame in
+    its column, smaller versions scaled back, white lines between."""
+    raw = np.zeros((2, 3, 8, 8, 3))
+    raw[:, 1] = 1.0  # the middle frame white
+    rows = {"raw": raw, "fD(X)": raw[:, :, ::2, ::2] * 0.5, "g(fD(X))": raw[..., :1]}
+    mosaic = reporting._mosaic([reporting._frames_at(clips[0], 8, 8) for clips in rows.values()], gap=2)
+    assert mosaic.shape == (28, 28, 3)
+    assert mosaic[:8, :8].max() == 0.0 and mosaic[:8, 10:18].min() == 1.0
+    np.testing.assert_allclose(mosaic[10:18, 10:18], 0.5)
+    np.testing.assert_allclose(mosaic[20:28, 10:18], 1.0)
+    assert mosaic[8:10].min() == 1.0 and mosaic[:, 8:10].min() == 1.0
+    reporting.frames_figure(str(tmp_path / "frames.png"), rows, ["a", "b"])
+    assert os.path.getsize(tmp_path / "frames.png") > 1000
