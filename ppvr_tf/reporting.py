@@ -127,7 +127,7 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
 
 def frames_figure(path: str, rows: dict[str, np.ndarray], titles: list[str], gap: int = 2) -> None:
     """For each clip, one row of frames per version ({"raw": clips, "fD(X)": clips, ...}),
-    drawn as one image per clip: a grid of one small plot per frame took seconds to draw.
+    drawn as one image per clip (one small plot per frame is slow to draw).
     Versions of another frame size (a low-resolution fD) are scaled to the first's."""
     n, t, h, w = next(iter(rows.values())).shape[:4]
     aspect = len(rows) * (h + gap) / (t * (w + gap))
