@@ -23,28 +23,11 @@ TINY = synthetic.SyntheticConfig(num_frames=4, height=16, width=16, train_clips=
                                  test_clips=16, num_identities=4)
 
 
-# Modules whose tests share a costly module fixture: pytest-xdist sends each one whole.
-SHARED_FIXTURE_MODULES = ("test_attacks.py", "test_multi_worker.py", "test_tflite_export.py")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Heavy tests first, so the minute-long runs start early and the quick tests fill in
-    around them instead of leaving one worker alone at the end."""
+    """Heavy tests first: pytest-xdist (``--dist loadgroup``) hands out one test (or one
+    ``xdist_group``) at a time in this order, so the minute-long runs start early and the
+    quick tests fill in around them instead of leaving one worker alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
-
-
-def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (``-n``): tests handed out one at a time in collection order,
-    except that each module of SHARED_FIXTURE_MODULES goes whole to one worker (sent
-    first, by xdist's largest-unit-first order), which builds its fixture once. Its own
-    ``--dist load`` sends fixed chunks, and ``loadgroup`` cannot tag tests in pytest 9.2."""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class OneAtATime(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module.rsplit("/", 1)[-1] in SHARED_FIXTURE_MODULES else nodeid
-    return OneAtATime(config, log)
 
 
 @pytest.fixture(scope="session")
