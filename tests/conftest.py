@@ -23,13 +23,6 @@ TINY = synthetic.SyntheticConfig(num_frames=4, height=16, width=16, train_clips=
                                  test_clips=16, num_identities=4)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Heavy tests first: pytest-xdist (``--dist loadgroup``) hands out one test (or one
-    ``xdist_group``) at a time in this order, so the minute-long runs start early and the
-    quick tests fill in around them instead of leaving one worker alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
-
-
 @pytest.fixture(scope="session")
 def tiny_dataset() -> pipeline.Dataset:
     return pipeline.load_synthetic(TINY)

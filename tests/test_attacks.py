@@ -24,9 +24,6 @@ INVERTIBLE = {"raw": lambda frames: frames,
               "channels swapped": lambda frames: frames[..., ::-1],
               "half as bright": lambda frames: 0.5 * frames}
 
-# One unit for pytest-xdist: the tests share attackers trained on raw clips once.
-pytestmark = [pytest.mark.heavy, pytest.mark.xdist_group("attacks")]
-
 
 @pytest.fixture(scope="module")
 def dataset():

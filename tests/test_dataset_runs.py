@@ -50,7 +50,6 @@ def check(results: dict, metric: str, attackers: int = 2) -> None:
         assert 0.0 <= results[part]["target_accuracy"] <= 1.0 and 0.0 <= results[part]["budget_score"] <= 1.0
 
 
-@pytest.mark.heavy
 def test_sbu(roots, tmp_path):
     results = train("sbu/entropy_m1.flags", str(tmp_path), f"--data_dir={roots['sbu']}",
                     f"--cache_dir={roots['cache']}", *SCRATCH_ONLY)
@@ -58,7 +57,6 @@ def test_sbu(roots, tmp_path):
     assert results["budget_task"] == "actor_pair" and len(results["budget_labels"]) == 13
 
 
-@pytest.mark.heavy
 def test_ucf101_with_vispr(roots, tmp_path):
     results = train("ucf101_vispr/entropy_m1.flags", str(tmp_path), f"--data_dir={roots['ucf101']}",
                     f"--privacy_data_dir={roots['vispr']}", f"--cache_dir={roots['cache']}")
@@ -70,7 +68,6 @@ def test_ucf101_with_vispr(roots, tmp_path):
     assert set(results["degraded"]["attackers"][0]["per_attribute"]) == set(results["budget_labels"])
 
 
-@pytest.mark.heavy
 def test_hmdb51_with_vispr_judged_on_pa_hmdb51(roots, tmp_path):
     results = train("hmdb51_vispr/entropy_m1.flags", str(tmp_path), f"--data_dir={roots['hmdb51']}",
                     f"--privacy_data_dir={roots['vispr']}", f"--pa_hmdb51_dir={roots['pa']}",
@@ -81,7 +78,6 @@ def test_hmdb51_with_vispr_judged_on_pa_hmdb51(roots, tmp_path):
     assert per_attribute["face"] != per_attribute["face"]  # every fixture clip's face is unlabeled: NaN
 
 
-@pytest.mark.heavy
 def test_manifest_of_own_videos_trains_and_evaluates(roots, tmp_path):
     results = train("manifest/entropy.flags", str(tmp_path / "run"), f"--manifest={roots['manifest']}",
                     f"--cache_dir={roots['cache']}")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
 import tensorflow as tf
 
 from conftest import TINY
@@ -11,7 +10,6 @@ from ppvr_tf.data import pipeline
 from ppvr_tf.evaluation import two_fold
 
 
-@pytest.mark.heavy
 def test_the_same_fd_and_seed_give_the_same_scores():
     dataset = pipeline.load_synthetic(dataclasses.replace(TINY, train_clips=64, height=32, width=32))
     cfg = two_fold.EvalConfig(attackers=("cnn@0.5", "cnn_flat@0.5"), attacks=("scratch", "reconstruction"),

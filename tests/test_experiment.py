@@ -105,7 +105,6 @@ def _read_results(workdir):
         return json.load(f)
 
 
-@pytest.mark.heavy
 def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
     workdir = str(tmp_path / "run")
     run = subprocess.run([sys.executable, "-m", "ppvr_tf.cli.train", *SMOKE, f"--workdir={workdir}"],
@@ -146,7 +145,6 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
     assert evaluated["degraded"]["target_accuracy"] == pytest.approx(results["degraded"]["target_accuracy"])
 
 
-@pytest.mark.heavy
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     workdir = str(tmp_path / "run")
     command = [sys.executable, "-m", "ppvr_tf.cli.train", *SMOKE, "--max_iter=40", "--checkpoint_every=5",
@@ -289,7 +287,6 @@ def test_progress_lines_name_phases_and_iterations_and_say_what_is_left(tmp_path
     assert not any("Epoch" in line or ".0000" in line for line in lines)
 
 
-@pytest.mark.heavy
 def test_target_finetuning_refits_ft_on_the_final_fd_and_never_ends_worse_on_validation(tmp_path):
     cfg = tiny_config(finetune_target_epochs=3)
     dataset = experiment.load_dataset(cfg)

@@ -27,8 +27,6 @@ FLAGS = [f"--flagfile={ROOT}/flags/synthetic/entropy.flags", f"--flagfile={ROOT}
          "--max_budget_steps=1", "--restart_budget_steps=1", "--lr_target=1e-5", "--target_dropout=0",
          "--checkpoint_every=8", "--attackers=cnn@0.25", "--attacks=scratch", "--noevaluate_raw", "--verbose=0"]
 TIMEOUT = 900
-# One unit for pytest-xdist: both tests read the runs of one module fixture.
-pytestmark = [pytest.mark.heavy, pytest.mark.xdist_group("multi_worker")]
 
 
 def _free_ports(count: int) -> list[int]:

@@ -131,7 +131,6 @@ def test_jobs_run_at_once_each_capped_to_its_share_of_the_cores(tmp_path, monkey
     assert sweep.thread_limits(0) == dict(os.environ)
 
 
-@pytest.mark.heavy
 def test_ppvr_sweep_runs_baselines_end_to_end_and_resumes(tmp_path):
     """The raw video, downsampling fed at low resolution, the motion encoding (whole
     clips) and face cropping through ppvr-sweep with the smoke flags, two processes at a

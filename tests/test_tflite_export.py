@@ -40,9 +40,6 @@ def identity_trained_fd() -> keras.Model:
     fd.fit(frames, frames, epochs=15, batch_size=32, verbose=0)
     return fd
 
-# One unit for pytest-xdist: most tests read the one fD the module fixture exports.
-pytestmark = [pytest.mark.heavy, pytest.mark.xdist_group("tflite_export")]
-
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
