@@ -97,13 +97,14 @@ def test_training_instance_norm_is_as_accurate_as_the_exported_form():
 
 
 def test_the_skip_fd_starts_as_the_identity_learns_and_clips_to_the_unit_range():
+    keras.utils.set_random_seed(0)  # how fast Δ learns depends on its initial weights
     fd = degradation.build_degradation(ModelConfig(fd_width=0.125, fd_residual_blocks=1, fd_skip=True))
     frames = np.random.default_rng(2).random((4, 16, 16, 3)).astype(np.float32)
     np.testing.assert_allclose(fd(frames, training=True), frames, atol=1e-6)
     target = np.clip(frames * 1.5 - 0.2, 0.0, 1.0)
     optimizer = keras.optimizers.Adam(1e-2)
     losses = []
-    for _ in range(30):
+    for _ in range(80):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(fd(frames, training=True) - target))
         optimizer.apply(tape.gradient(loss, fd.trainable_variables), fd.trainable_variables)
