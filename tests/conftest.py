@@ -9,6 +9,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # share one fresh cache, never the user's.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ppvr_tf-test-cache-")
 
+
+def _share_of_the_cores() -> int:
+    """Under pytest-xdist each worker (and the CLIs it starts) gets its share of the
+    cores: the test models' ops are too small to split, and two workers each running
+    two-thread pools on two cores measured 10-40 % slower (docs/benchmarks.md)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    return max(1, (os.cpu_count() or 1) // workers) if workers else 0
+
+
+from ppvr_tf.sweep import thread_limits  # noqa: E402  (no TensorFlow import)
+
+os.environ.update(thread_limits(_share_of_the_cores()))
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -12,14 +12,14 @@ from ppvr_tf.evaluation import two_fold
 
 def test_the_same_fd_and_seed_give_the_same_scores():
     dataset = pipeline.load_synthetic(dataclasses.replace(TINY, train_clips=64, height=32, width=32))
-    cfg = two_fold.EvalConfig(attackers=("cnn@0.5", "cnn_flat@0.5"), attacks=("scratch", "reconstruction"),
-                              attacker_seeds=1, attacker_epochs=3, target_epochs=2, patience=2, inversion_epochs=2)
+    cfg = two_fold.EvalConfig(attackers=("cnn@0.5",), attacks=("scratch", "reconstruction"),
+                              attacker_seeds=1, attacker_epochs=2, target_epochs=2, patience=2, inversion_epochs=2)
 
     def blur(frames):
         return tf.nn.avg_pool2d(frames, 3, 1, "SAME")
     first, second = (two_fold.evaluate(blur, dataset, cfg, seed=3) for _ in range(2))
     assert [a.score for a in first.attacks] == [a.score for a in second.attacks]
-    assert len(first.attacks) == 4 and first.attacks[-1].psnr_db == second.attacks[-1].psnr_db
+    assert len(first.attacks) == 3 and first.attacks[-1].psnr_db == second.attacks[-1].psnr_db
     assert first.target_accuracy == second.target_accuracy
     from tensorflow.python.framework import config as tf_config
     assert not tf_config.is_op_determinism_enabled()  # training elsewhere keeps its fast kernels
