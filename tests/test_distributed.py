@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 from conftest import ROOT
+from ppvr_tf import sweep
 
 SCRIPT = textwrap.dedent("""
     import os, sys, dataclasses
@@ -44,8 +45,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_mirrored_strategy_on_two_logical_cpus_trains_every_method(tmp_path):
+    # two op threads, one per replica, whatever an xdist worker's share of the cores is
     run = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                         cwd=ROOT, timeout=600)
+                         cwd=ROOT, timeout=600, env=sweep.thread_limits(2))
     assert run.returncode == 0, run.stderr[-4000:]
     assert [line.split()[:2] for line in run.stdout.splitlines()] == \
         [["entropy", "ok"], ["grl", "ok"], ["kbeam", "ok"]]
