@@ -70,7 +70,6 @@ def builders() -> set[str]:
     return {flagfile for _, flagfile in largest.values()}
 
 
-
 def test_there_are_experiments_for_every_method_and_dataset():
     names = {os.path.relpath(f, os.path.join(ROOT, "flags")) for f in EXPERIMENTS}
     assert {"synthetic/entropy.flags", "synthetic/entropy_m4_restart.flags", "synthetic/grl.flags",
