@@ -179,12 +179,45 @@ def test_the_tf_keras_mirror_for_quantisation_aware_training_is_the_same_fd(kind
     fd = degradation.build_degradation(ModelConfig(kind, fd_width=0.25, fd_residual_blocks=1, fd_grayscale=True))
     for variable in fd.trainable_variables:  # away from the initial ones/zeros
         variable.assign(variable + np.random.default_rng(2).normal(0, 0.05, variable.shape))
+    for norm in (layer for layer in fd.layers if isinstance(layer, degradation.InstanceNorm)):
+        norm.epsilon = list(np.linspace(1e-3, 1e-2, norm.scale.shape[0]))  # as the int8 export leaves it
     frames = np.random.default_rng(0).random((4, 16, 24, 3)).astype(np.float32)
     twin = qat.mirror(fd)
     np.testing.assert_allclose(twin(frames).numpy(), np.asarray(fd(frames)), atol=1e-5)
     fake_quantised = qat.quantised(twin)  # in training, each fake quantiser spans its batch
     assert np.abs(fake_quantised(frames, training=True).numpy() - np.asarray(fd(frames))).mean() < 0.05
     assert os.environ.get("TF_USE_LEGACY_KERAS") is None  # tfmot's switch stays inside qat.py
+
+
+def _int8_psnr(fd: keras.Model, frames: np.ndarray, tmp_path, name: str) -> float:
+    from tflite_export import convert, fd_source
+
+    fixed = fd_source.at_size(fd, frames.shape[1:], str(tmp_path / name))
+    output = TFLiteFrameFilter.from_bytes(convert.convert(fixed, "int8", [frames])).run([frames])
+    return export.psnr(np.asarray(fd(frames)), output)
+
+
+def test_channel_equalisation_keeps_fd_and_what_int8_loses_at_the_instance_norm(tmp_path):
+    """Channels of unequal spread and offset feeding the instance norm: rescaled to unit
+    spread and zero mean, fD computes the same, and int8 rounds the norm's input far less."""
+    from tflite_export import equalise
+
+    keras.utils.set_random_seed(0)
+    fd = degradation.mcu_net(width=0.5, blocks_per_stage=1)
+    conv = next(layer for layer in fd.layers if isinstance(layer, keras.layers.Conv2D))
+    kernel, bias = conv.get_weights()
+    spread = np.geomspace(0.02, 2.0, kernel.shape[-1]).astype(np.float32)  # a 100x range, as training leaves it
+    conv.set_weights([kernel * spread, bias + 3 * spread])
+    frames = pipeline.load_synthetic(TINY).train.head(16).reshape(-1, 16, 16, 3).astype(np.float32) / 255
+    before, reference = _int8_psnr(fd, frames, tmp_path, "before"), np.asarray(fd(frames))
+    equalise.equalised(fd, frames)
+    np.testing.assert_allclose(np.asarray(fd(frames)), reference, atol=1e-4)
+    norm = next(layer for layer in fd.layers if isinstance(layer, degradation.InstanceNorm))
+    fed = np.asarray(keras.Model(fd.inputs, conv.output)(frames))
+    np.testing.assert_allclose(fed.std(axis=(1, 2)).mean(axis=0), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(fed.mean(axis=(0, 1, 2)), 0.0, atol=1e-3)
+    assert len(norm.epsilon) == kernel.shape[-1] and max(norm.epsilon) > min(norm.epsilon)
+    assert _int8_psnr(fd, frames, tmp_path, "after") > before + 3.0
 
 
 def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_bar(exported, tmp_path):

@@ -22,6 +22,7 @@ flags.DEFINE_enum("qat", "auto", ["auto", "always", "never"],
                   "misses the PSNR bar (auto), always, or never. The better int8 model is kept.")
 flags.DEFINE_integer("qat_frames", 2000, "Training frames the quantisation-aware fine-tuning fits.")
 flags.DEFINE_integer("qat_epochs", 8, "Epochs of quantisation-aware fine-tuning.")
+flags.DEFINE_float("qat_learning_rate", 3e-3, "Adam step size of quantisation-aware fine-tuning.")
 flags.DEFINE_string("input_size", "", "The camera's frame size HxW, e.g. 120x160 (fD is fully convolutional: "
                     "any size its strides divide). Default: the size fD was trained at.")
 flags.DEFINE_enum("input_format", "rgb", ["rgb", "gray"],
@@ -52,6 +53,7 @@ def main(argv: list[str]) -> None:
         try:
             report = export.run(source, F.out_dir, F.calibration_frames, F.verification_frames,
                                 qat=F.qat, qat_frames=F.qat_frames, qat_epochs=F.qat_epochs,
+                                qat_learning_rate=F.qat_learning_rate,
                                 psnr_bar_db=F.psnr_bar_db, input_size=input_size, input_format=F.input_format)
         except (export.ExportError, DataError, FileNotFoundError, ValueError) as error:
             sys.exit(f"ppvr-export: {error}")

@@ -30,7 +30,7 @@ from ppvr_tf import experiment
 from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter, interpreter, io_details
 from ppvr_tf.export.saved_model import ServingModel
 from ppvr_tf.io_utils import atomic_directory, atomic_write_text
-from tflite_export import c_array, convert, fd_source, micro, model_info
+from tflite_export import c_array, convert, equalise, fd_source, micro, model_info
 
 PSNR_BAR_DB = 30.0  # int8 against float: the fidelity the export must reach, by default
 ARRAY_NAME = "fd_int8"
@@ -79,10 +79,25 @@ def as_sensor(inputs: list[np.ndarray], shape: tuple[int, int, int]) -> list[np.
     return out
 
 
+def _rebuilt(saved_model_dir: str, as_trained: bool):
+    """The per-frame fD as Keras layers, or None for a SavedModel this version of ppvr_tf
+    cannot rebuild from its config: that one is exported as its graph, at its trained size."""
+    try:
+        return fd_source.keras_model(saved_model_dir)
+    except ValueError:
+        if as_trained:
+            return None
+        raise
+
+
+def _as_rgb(frames: np.ndarray) -> np.ndarray:
+    return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
+
+
 def _float_reference(fd, inputs: list[np.ndarray]) -> np.ndarray:
     """The float fD's output: per frame, or on (previous, current) two-frame clips; gray
     frames go in as their three-channel replicate, as on the device."""
-    inputs = [np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x for x in inputs]
+    inputs = [_as_rgb(x) for x in inputs]
     if len(inputs) == 1:
         return np.asarray(fd(inputs[0]), np.float32)
     current, previous = inputs
@@ -94,8 +109,8 @@ QAT_MODES = ("auto", "always", "never")  # auto: when post-training int8 misses 
 
 def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         verification_frames: int = 64, seed: int = 0, qat: str = "auto", qat_frames: int = 2000,
-        qat_epochs: int = 8, psnr_bar_db: float = PSNR_BAR_DB, input_size: tuple[int, int] | None = None,
-        input_format: str = "rgb") -> dict:
+        qat_epochs: int = 8, qat_learning_rate: float = 3e-3, psnr_bar_db: float = PSNR_BAR_DB,
+        input_size: tuple[int, int] | None = None, input_format: str = "rgb") -> dict:
     """Converts, checks and writes; returns the verification report. ``input_size``
     (H, W) and ``input_format`` (rgb or gray) give the camera's frames; by default the
     size fD was trained at, in RGB."""
@@ -116,12 +131,18 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
     dataset = experiment.load_dataset(cfg)
     calibration = as_sensor(samples_of(dataset.train, calibration_frames, seed, pairs), shape)
     held_out = as_sensor(samples_of(dataset.test, verification_frames, seed + 1, pairs), shape)
-    float_fd = ServingModel(saved_model_dir) if as_trained else fd_source.keras_model(saved_model_dir)
-    reference = _float_reference(float_fd, held_out)
-    report = {"frames": len(reference), "psnr_bar_db": psnr_bar_db, "frame_shape": list(shape)}
+    fd = None if pairs else _rebuilt(saved_model_dir, as_trained)
+    reference = _float_reference(ServingModel(saved_model_dir) if as_trained else fd, held_out)
+    report = {"frames": len(reference), "psnr_bar_db": psnr_bar_db, "frame_shape": list(shape),
+              "equalised": fd is not None}
     with tempfile.TemporaryDirectory() as tmp:
-        device = (fd_source.frame_pair if pairs else fd_source.fixed_batch if as_trained else fd_source.at_size)
-        fixed = device(saved_model_dir, shape, os.path.join(tmp, "frame"))
+        frame_dir = os.path.join(tmp, "frame")
+        if pairs:
+            fixed = fd_source.frame_pair(saved_model_dir, shape, frame_dir)
+        elif fd is None:
+            fixed = fd_source.fixed_batch(saved_model_dir, shape, frame_dir)
+        else:  # the same function, in the form int8 keeps best
+            fixed = fd_source.at_size(equalise.equalised(fd, _as_rgb(calibration[0])), shape, frame_dir)
         models = {kind: convert.convert(fixed, kind, calibration) for kind in convert.KINDS}
         int8_output = TFLiteFrameFilter.from_bytes(models["int8"]).run(held_out)
         post_training = fidelity(reference, int8_output)
@@ -129,11 +150,12 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         report["int8_method"] = "post_training"
         if qat == "always" or (qat == "auto" and post_training["psnr_db"] < psnr_bar_db):
             try:
-                if pairs:
-                    raise ExportError("quantisation-aware fine-tuning covers per-frame fDs only")
+                if fd is None:
+                    raise ExportError("quantisation-aware fine-tuning needs a per-frame fD that ppvr_tf "
+                                      "rebuilds from its config")
                 tuned, tuned_output, report["int8_quantisation_aware"] = _quantisation_aware(
-                    saved_model_dir, as_sensor(samples_of(dataset.train, qat_frames, seed + 2), (*shape[:2], 3))[0],
-                    qat_epochs, shape,
+                    fd, as_sensor(samples_of(dataset.train, qat_frames, seed + 2), (*shape[:2], 3))[0],
+                    qat_epochs, qat_learning_rate, shape,
                     calibration, held_out, reference, os.path.join(tmp, "qat"))
             except ExportError as error:
                 if qat == "always":
@@ -175,21 +197,22 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
     return report
 
 
-def _quantisation_aware(saved_model_dir: str, frames: np.ndarray, epochs: int, shape: tuple,
+def _quantisation_aware(fd, frames: np.ndarray, epochs: int, learning_rate: float, shape: tuple,
                         calibration: list[np.ndarray], held_out: list[np.ndarray], reference: np.ndarray,
                         work_dir: str) -> tuple[bytes, np.ndarray, dict]:
-    """int8 from tfmot fine-tuning of the fD towards its own float frames, its output on
+    """int8 from tfmot fine-tuning of ``fd`` towards its own float frames, its output on
     ``held_out`` and its fidelity."""
     from tflite_export import qat  # tfmot and tf_keras load only when needed
 
     started = time.time()
     try:
-        student = qat.fine_tune(fd_source.keras_model(saved_model_dir), frames, epochs)
+        student = qat.fine_tune(fd, frames, epochs, learning_rate=learning_rate)
     except (qat.QATError, ValueError) as error:
         raise ExportError(f"quantisation-aware fine-tuning: {error}") from None
     model = convert.convert(qat.save_fixed_batch(student, shape, work_dir), "int8", calibration)
     output = TFLiteFrameFilter.from_bytes(model).run(held_out)
-    return model, output, {**fidelity(reference, output), "frames": len(frames), "epochs": epochs, "seconds": round(time.time() - started, 1)}
+    return model, output, {**fidelity(reference, output), "frames": len(frames), "epochs": epochs,
+                           "learning_rate": learning_rate, "seconds": round(time.time() - started, 1)}
 
 
 def _write(out_dir: str, models: dict, metadata: dict, report: dict) -> None:

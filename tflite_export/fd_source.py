@@ -50,11 +50,11 @@ def on_sensor(fd: keras.Model, frame_shape: tuple[int, int, int]) -> keras.Model
     return keras.Model(frame, fd(rgb))
 
 
-def at_size(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
-    """fD rebuilt from the SavedModel's config and weights (fully convolutional, so any
-    size its strides divide), saved as a batch-1 model of frames (1, H, W, C): C = 3, or
-    1 for a gray sensor (replicated to RGB in the graph); returns ``out_dir``."""
-    device = on_sensor(keras_model(saved_model_dir), frame_shape)
+def at_size(fd: keras.Model, frame_shape: tuple[int, int, int], out_dir: str) -> str:
+    """A per-frame ``fd`` (fully convolutional, so any size its strides divide) saved as a
+    batch-1 model of frames (1, H, W, C): C = 3, or 1 for a gray sensor (replicated to RGB
+    in the graph); returns ``out_dir``."""
+    device = on_sensor(fd, frame_shape)
     spec = tf.TensorSpec((1, *frame_shape), tf.float32, name="frame")
     device.export(out_dir, format="tf_saved_model", verbose=False, input_signature=[spec])
     return out_dir

@@ -85,7 +85,7 @@ class NearestUpsample2x(_Stateless):
 
 
 class InstanceNorm(tf_keras.layers.Layer):
-    def __init__(self, epsilon: float = 1e-3, **kwargs):
+    def __init__(self, epsilon: float | list[float] = 1e-3, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = epsilon
 
@@ -94,7 +94,7 @@ class InstanceNorm(tf_keras.layers.Layer):
         self.offset = self.add_weight(name="offset", shape=(input_shape[-1],), initializer="zeros")
 
     def call(self, x):
-        return degradation.instance_norm(x, self.scale, self.offset, self.epsilon)
+        return degradation.instance_norm(x, self.scale, self.offset, tf.constant(self.epsilon, x.dtype))
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

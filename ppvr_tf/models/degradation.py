@@ -5,7 +5,7 @@ so the same model exports to a camera that sees one frame at a time.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
 import tensorflow as tf
@@ -19,9 +19,13 @@ from ppvr_tf.registry import Registry
 # The per-pixel maths of fD's own layers, in TensorFlow ops, shared with the tf_keras
 # mirror that quantisation-aware fine-tuning needs (tflite_export/qat.py).
 
-def instance_norm(x, scale, offset, epsilon: float):
+def instance_norm(x, scale, offset, epsilon):
+    """Per frame and channel: ``scale * (x - mean) / sqrt(var + epsilon) + offset``, written
+    as one multiply and one add over x (``x * inv + (offset - mean * inv)``): int8 rounds
+    the full-size tensor twice, not four times. ``epsilon``: a number or one per channel."""
     mean, var = tf.nn.moments(x, axes=(1, 2), keepdims=True)
-    return scale * (x - mean) * tf.math.rsqrt(var + epsilon) + offset
+    inv = scale * tf.math.rsqrt(var + epsilon)
+    return x * inv + (offset - mean * inv)
 
 
 def instance_norm_for_training(x, scale, offset, epsilon: float):
@@ -69,11 +73,13 @@ def nearest_upsample_2x(x):
 
 
 class InstanceNorm(layers.Layer):
-    """Instance normalisation with a learned scale and shift (eps 1e-3, as the authors')."""
+    """Instance normalisation with a learned scale and shift (eps 1e-3, as the authors').
+    ``epsilon`` may be one number per channel: the int8 export rescales the channels that
+    feed the norm and scales epsilon with them (``tflite_export/equalise.py``)."""
 
-    def __init__(self, epsilon: float = 1e-3, **kwargs):
+    def __init__(self, epsilon: float | Sequence[float] = 1e-3, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = epsilon
+        self.epsilon = epsilon if isinstance(epsilon, (int, float)) else [float(e) for e in epsilon]
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -84,7 +90,8 @@ class InstanceNorm(layers.Layer):
     def call(self, x, training=False):
         # Statistics in float32 whatever the compute dtype (bf16 under mixed precision).
         norm = instance_norm_for_training if training else instance_norm
-        return tf.cast(norm(tf.cast(x, tf.float32), self.scale, self.offset, self.epsilon), x.dtype)
+        epsilon = tf.constant(self.epsilon, tf.float32)
+        return tf.cast(norm(tf.cast(x, tf.float32), self.scale, self.offset, epsilon), x.dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
