@@ -145,6 +145,9 @@ def validate(cfg: ExperimentConfig) -> None:
     _validate_baseline(m)
     if m.fd_skip and m.degradation in ("mcu", "bdq"):  # the raw video and fixed baselines learn nothing
         raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")
+    if s.restart_from == "pretrained" and not (s.restart_every and s.pretrain_budget_steps):
+        raise ConfigError("restart_from", "restarting from pretrained budget models needs --restart_every > 0 "
+                                          "and --pretrain_budget_steps > 0")
     if m.inversion_budget and s.method == "kbeam":
         raise ConfigError("inversion_budget", "K-beam's beams are one family; use --method=entropy or grl")
     multiple = degradation.side_multiple(m.degradation)

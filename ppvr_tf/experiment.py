@@ -29,7 +29,7 @@ from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
 from ppvr_tf.models import baselines, budget, degradation, inversion, target
 from ppvr_tf.training import callbacks, distribute, precision, schedule as sched
-from ppvr_tf.training.trainer import AdversarialTrainer
+from ppvr_tf.training.trainer import AdversarialTrainer, pretrained_copies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +80,7 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
     with strategy.scope(), precision.policy(cfg.precision):
         fd, ft = degradation_model(cfg), target_factory(cfg)(clip_shape, dataset.num_actions)
         budgets = [budget_factory(i) for i in range(len(names) + m.inversion_budget)]
+        pretrained = pretrained_copies(budgets) if cfg.schedule.restart_from == "pretrained" else None
         optimizers = dict(d_optimizer=keras.optimizers.Adam(o.lr_degradation),
                           t_optimizer=keras.optimizers.Adam(o.lr_target),
                           b_optimizer=keras.optimizers.Adam(o.lr_budget),
@@ -87,7 +88,8 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
     if strategy.num_replicas_in_sync > 1:
         for model in (ft, *budgets):
             distribute.synchronize_batch_statistics(model)
-    trainer = AdversarialTrainer(fd, ft, budgets, dataset.budget_task, schedule, o.gamma, budget_factory)
+    trainer = AdversarialTrainer(fd, ft, budgets, dataset.budget_task, schedule, o.gamma, budget_factory,
+                                 pretrained)
     with strategy.scope():
         trainer.compile(**optimizers)
     return trainer
@@ -99,7 +101,7 @@ def _checkpoint(trainer: AdversarialTrainer, schedule_text: tf.Variable) -> tf.t
         **{f"budget_{i}": model for i, model in enumerate(trainer.budgets)},
         d_optimizer=trainer.d_optimizer, t_optimizer=trainer.t_optimizer,
         b_optimizer=trainer.b_optimizer, identity_optimizer=trainer.identity_optimizer,
-        schedule=schedule_text)
+        pretrained_budgets=trainer.pretrained_budgets, schedule=schedule_text)
 
 
 def _check_resumable(cfg: ExperimentConfig, workdir: Workdir, chief: bool = True) -> None:

@@ -59,6 +59,7 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_skip=True)}, "fd_skip"),
     ({"model": ModelConfig(budget_family="cnn", inversion_budget=True),
       "schedule": ScheduleConfig(method="kbeam")}, "inversion_budget"),
+    ({"schedule": ScheduleConfig(restart_from="pretrained")}, "restart_from"),  # with no restarts
 ])
 def test_invalid_settings_fail_naming_the_flag(change, flag):
     base = dataclasses.replace(tiny_config(), **{"model": ModelConfig(budget_family="cnn")})
@@ -263,8 +264,8 @@ def test_each_phase_is_traced_once_however_many_steps_and_epochs(tmp_path, metho
         {phase: 1 for phase in trainer.phase_steps}
 
 
-def test_a_run_with_the_inversion_budget_trains_checkpoints_and_resumes(tmp_path):
-    cfg = tiny_config(max_iter=2)
+def test_a_run_with_the_inversion_budget_and_pretrained_restarts_trains_checkpoints_and_resumes(tmp_path):
+    cfg = tiny_config(max_iter=2, restart_every=1, restart_from="pretrained", restart_budget_steps=2)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, inversion_budget=True))
     dataset, workdir = experiment.load_dataset(cfg), experiment.Workdir(str(tmp_path))
     trainer = experiment.train(cfg, dataset, workdir, verbose=0)
@@ -274,6 +275,10 @@ def test_a_run_with_the_inversion_budget_trains_checkpoints_and_resumes(tmp_path
     experiment._checkpoint(resumed, tf.Variable("")).restore(
         tf.train.latest_checkpoint(workdir.checkpoints)).expect_partial()
     for now, saved in zip(resumed.budgets[1].weights, trainer.budgets[1].weights):
+        np.testing.assert_array_equal(now.numpy(), saved.numpy())
+    assert trainer.schedule.state.restarts == 1
+    for now, saved in zip(resumed.pretrained_budgets.weights[1], trainer.pretrained_budgets.weights[1]):
+        assert np.any(saved.numpy()) or not saved.shape.num_elements()
         np.testing.assert_array_equal(now.numpy(), saved.numpy())
 
 

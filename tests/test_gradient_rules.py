@@ -208,3 +208,29 @@ def test_a_clip_level_budget_model_sees_motion_and_fd_raises_its_entropy(tiny_da
     for _ in range(5):
         trainer.update("adversarial", batch)
     assert _entropy(trainer, batch, 1) > low[1] + 0.05
+
+
+def test_restart_from_pretrained_restores_the_weights_fb_pretraining_left(tiny_dataset):
+    """--restart_from=pretrained: when fB's pretraining ends its weights are kept, and every
+    restart puts them back (the attack suite's `pretrained` adversary, met in training)."""
+    from ppvr_tf.data import pipeline
+    from ppvr_tf.training import phases
+    from ppvr_tf.training.trainer import pretrained_copies
+
+    trainer = make_trainer(tiny_dataset, "entropy", restart_every=1, restart_from="pretrained", max_iter=3,
+                           pretrain_identity_steps=1, pretrain_target_steps=1, pretrain_budget_steps=3,
+                           max_target_steps=1, max_budget_steps=2, restart_budget_steps=1)
+    trainer.pretrained_budgets = pretrained_copies(trainer.budgets)
+    step, data = trainer.make_train_function(), iter(pipeline.training_stream(tiny_dataset, 8, seed=0))
+    while trainer.schedule.phase != phases.ADVERSARIAL:
+        step(data)
+    pretrained = weights(trainer.budgets[0].weights)
+    for kept, now in zip(weights(trainer.pretrained_budgets.weights[0]), pretrained):
+        np.testing.assert_array_equal(kept, now)
+    moved = False  # fB learns on in the th2 loop ...
+    while trainer.schedule.phase != phases.RESTART:
+        step(data)
+        moved = moved or any(not np.allclose(p, n) for p, n in zip(pretrained, weights(trainer.budgets[0].weights)))
+    assert moved
+    for kept, now in zip(pretrained, weights(trainer.budgets[0].weights)):  # ... and restarts from there
+        np.testing.assert_array_equal(kept, now)

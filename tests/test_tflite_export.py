@@ -220,6 +220,24 @@ def test_channel_equalisation_keeps_fd_and_what_int8_loses_at_the_instance_norm(
     assert _int8_psnr(fd, frames, tmp_path, "after") > before + 3.0
 
 
+def test_the_int8_trace_follows_the_error_op_by_op_to_the_output(tmp_path):
+    """One row per op output in execution order; the last is fD's output, as judged whole."""
+    from tflite_export import convert, fd_source, int8_trace
+
+    keras.utils.set_random_seed(0)
+    fd = degradation.mcu_net(width=0.5, blocks_per_stage=1)
+    frames = pipeline.load_synthetic(TINY).train.head(8).reshape(-1, 16, 16, 3).astype(np.float32) / 255
+    fixed = fd_source.at_size(fd, frames.shape[1:], str(tmp_path / "fd"))
+    float32, int8 = convert.convert(fixed, "float32"), convert.convert(fixed, "int8", [frames])
+    rows = int8_trace.trace(float32, int8, frames)
+    assert rows[0]["op"] == "CONV_2D" and len({r["tensor"] for r in rows}) == len(rows)
+    assert {"MEAN", "RSQRT", "RESIZE_NEAREST_NEIGHBOR", "LOGISTIC"} <= {r["op"] for r in rows}
+    reference = TFLiteFrameFilter.from_bytes(float32).run([frames])
+    error = TFLiteFrameFilter.from_bytes(int8).run([frames]) - reference
+    output_snr = 10 * np.log10(np.mean(reference ** 2) / np.mean(error ** 2))
+    assert rows[-1]["op"] == "LOGISTIC" and abs(rows[-1]["snr_db"] - output_snr) < 0.1
+
+
 def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_bar(exported, tmp_path):
     """A bar post-training int8 cannot reach sends the export through tfmot: both int8
     models are reported, the better one is written, and TFLite Micro runs it."""

@@ -30,24 +30,17 @@ flags.DEFINE_enum("input_format", "rgb", ["rgb", "gray"],
 F = flags.FLAGS
 
 
-def parse_size(text: str) -> tuple[int, int] | None:
-    """'120x160' -> (120, 160); '' -> None."""
-    if not text:
-        return None
-    height, sep, width = text.lower().partition("x")
-    if not (sep and height.isdigit() and width.isdigit()) or not (int(height) and int(width)):
-        raise app.UsageError(f"--input_size={text}: expected HxW in pixels, such as 120x160")
-    return int(height), int(width)
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not F.out_dir or bool(F.saved_model) == bool(F.workdir):
         raise app.UsageError("give --out_dir and one of --saved_model or --workdir")
-    input_size = parse_size(F.input_size)
     from ppvr_tf.data.errors import DataError
     from tflite_export import export, fd_source
+    try:
+        input_size = fd_source.parse_size(F.input_size)
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     with tempfile.TemporaryDirectory() as tmp:
         source = F.saved_model or fd_source.from_checkpoint(F.workdir, f"{tmp}/fd")
         try:

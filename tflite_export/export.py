@@ -90,14 +90,14 @@ def _rebuilt(saved_model_dir: str, as_trained: bool):
         raise
 
 
-def _as_rgb(frames: np.ndarray) -> np.ndarray:
+def as_rgb(frames: np.ndarray) -> np.ndarray:
     return np.repeat(frames, 3, axis=-1) if frames.shape[-1] == 1 else frames
 
 
 def _float_reference(fd, inputs: list[np.ndarray]) -> np.ndarray:
     """The float fD's output: per frame, or on (previous, current) two-frame clips; gray
     frames go in as their three-channel replicate, as on the device."""
-    inputs = [_as_rgb(x) for x in inputs]
+    inputs = [as_rgb(x) for x in inputs]
     if len(inputs) == 1:
         return np.asarray(fd(inputs[0]), np.float32)
     current, previous = inputs
@@ -142,7 +142,7 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         elif fd is None:
             fixed = fd_source.fixed_batch(saved_model_dir, shape, frame_dir)
         else:  # the same function, in the form int8 keeps best
-            fixed = fd_source.at_size(equalise.equalised(fd, _as_rgb(calibration[0])), shape, frame_dir)
+            fixed = fd_source.at_size(equalise.equalised(fd, as_rgb(calibration[0])), shape, frame_dir)
         models = {kind: convert.convert(fixed, kind, calibration) for kind in convert.KINDS}
         int8_output = TFLiteFrameFilter.from_bytes(models["int8"]).run(held_out)
         post_training = fidelity(reference, int8_output)

@@ -34,6 +34,16 @@ def fixed_batch(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir
     return out_dir
 
 
+def parse_size(text: str) -> tuple[int, int] | None:
+    """'120x160' -> (120, 160); '' -> None."""
+    if not text:
+        return None
+    height, sep, width = text.lower().partition("x")
+    if not (sep and height.isdigit() and width.isdigit()) or not (int(height) and int(width)):
+        raise ValueError(f"--input_size={text}: expected HxW in pixels, such as 120x160")
+    return int(height), int(width)
+
+
 INPUT_FORMATS = ("rgb", "gray")
 
 

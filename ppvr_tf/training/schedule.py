@@ -11,7 +11,8 @@ After the pretraining phases the schedule walks the method's cycle (one iteratio
 ``methods/grl.py``, ``entropy.py``, ``kbeam.py`` each define theirs).
 
 With restarting, every ``restart_every`` iterations the budget models are
-re-initialised and retrained from scratch with fD and fT frozen (phase ``restart``).
+re-initialised and retrained with fD and fT frozen (phase ``restart``): from random
+weights, or (``restart_from=pretrained``) from the weights fB's pretraining left them.
 """
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ class ScheduleConfig:
     th2: float = option(0.99, "Budget training accuracy threshold (th2 loop).")
     d_iter: int = option(30, "K-beam ascent steps per iteration.")
     restart_every: int = option(0, "Restart the budget models every R iterations (0: never).")
+    restart_from: str = option(
+        "scratch", "What a restarted budget model starts from: scratch (fresh random weights, the paper's) or "
+        "pretrained (its weights at the end of fB's pretraining, when fD was still near the identity: an "
+        "adversary who has seen the people in raw video and adapts to fD(X), the attack suite's `pretrained`).",
+        choices=("scratch", "pretrained"))
     pretrain_identity_steps: int = option(100, "Steps of fD-to-identity pretraining.")
     pretrain_target_steps: int = option(500, "Steps of fT pretraining on fD(X).")
     pretrain_budget_steps: int = option(200, "Steps of fB pretraining on fD(X).")

@@ -23,12 +23,15 @@ from ppvr_tf.training.distribute import replica_gradients
 
 
 class AdversarialTrainer(keras.Model):
-    """Holds fD, fT and the budget ensemble; ``fit`` runs Algorithms 1-4."""
+    """Holds fD, fT and the budget ensemble; ``fit`` runs Algorithms 1-4.
+    ``pretrained_budgets`` (``restart_from=pretrained``): ``weights[i]``, variables that
+    keep fB,i's weights from the end of its pretraining (``pretrained_copies``)."""
 
     def __init__(self, degradation: keras.Model, target: keras.Model,
                  budgets: Sequence[keras.Model], budget_task: BudgetTask,
                  schedule: sched.Schedule, gamma: float,
-                 budget_factory: Callable[[int], keras.Model], **kwargs):
+                 budget_factory: Callable[[int], keras.Model], pretrained_budgets: tf.Module | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.degradation = degradation
         self.target = target
@@ -40,6 +43,7 @@ class AdversarialTrainer(keras.Model):
         self.budget_factory = budget_factory
         self.beam_choice = keras.Variable(schedule.state.beam_choice, dtype="int32",
                                           trainable=False, name="beam_choice")
+        self.pretrained_budgets = pretrained_budgets or pretrained_copies([])
         self.built = True  # every sub-model arrives built
 
     def call(self, clips, training=False):
@@ -82,6 +86,8 @@ class AdversarialTrainer(keras.Model):
             logs = self.phase_steps[phase](iterator)
             if self.schedule.advance({k: float(v) for k, v in logs.items()}):
                 self.reinitialize_budgets()
+            if phase == phases.PRETRAIN_BUDGET and self.schedule.phase != phase:
+                self.keep_pretrained_budgets()
             if phase == phases.KBEAM_SELECT:  # the host picked j = argmin LB,i
                 self.beam_choice.assign(self.schedule.state.beam_choice)
             if self.schedule.done:
@@ -101,10 +107,21 @@ class AdversarialTrainer(keras.Model):
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
         return step if self.run_eagerly else tf.function(step, jit_compile=bool(self.jit_compile))
 
+    def keep_pretrained_budgets(self) -> None:
+        """fB's pretraining has ended: what ``restart_from=pretrained`` restarts from."""
+        for kept, model in zip(self.pretrained_budgets.weights, self.budgets):
+            for copy, weight in zip(kept, model.weights):
+                copy.assign(weight)
+
     def reinitialize_budgets(self) -> None:
-        """Restarting: fresh random weights for every budget model, fresh αB moments."""
+        """Restarting: every budget model from fresh random weights (or, with
+        ``restart_from=pretrained``, from its pretrained ones), fresh αB moments."""
         for index, model in enumerate(self.budgets):
-            model.set_weights(self.budget_factory(index).get_weights())
+            if self.pretrained_budgets.weights:
+                for weight, kept in zip(model.weights, self.pretrained_budgets.weights[index]):
+                    weight.assign(kept)
+            else:
+                model.set_weights(self.budget_factory(index).get_weights())
         for variable in self.b_optimizer.variables:
             if "iteration" not in variable.path and "learning_rate" not in variable.path:
                 variable.assign(tf.zeros_like(variable))
@@ -152,3 +169,10 @@ class AdversarialTrainer(keras.Model):
 
 def _regularisation(model: keras.Model):
     return tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+
+
+def pretrained_copies(budgets: Sequence[keras.Model]) -> tf.Module:
+    """Variables (made in the caller's strategy scope) for every weight of every fB."""
+    module = tf.Module(name="pretrained_budgets")
+    module.weights = [[tf.Variable(tf.zeros(w.shape, w.dtype), trainable=False) for w in b.weights] for b in budgets]
+    return module
