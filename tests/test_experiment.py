@@ -159,9 +159,11 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     saved = int(tf.train.latest_checkpoint(f"{workdir}/checkpoints").rsplit("-", 1)[1])
     assert saved >= 10
 
-    second = subprocess.run(command + ["--attackers=cnn@0.25"], capture_output=True, text=True,
-                            cwd=ROOT, timeout=600)
-    assert second.returncode != 0 and "different configuration" in second.stderr  # guarded workdir
+    with open(f"{workdir}/config.json") as f:  # the workdir is guarded against another configuration
+        other = ExperimentConfig.from_json(f.read())
+    other = dataclasses.replace(other, eval=dataclasses.replace(other.eval, attackers=("cnn@0.25",)))
+    with pytest.raises(ValueError, match="different configuration"):
+        experiment._check_resumable(other, experiment.Workdir(workdir))
     second = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"resumed from {workdir}/checkpoints/ckpt-{saved} at step {saved}" in second.stderr
