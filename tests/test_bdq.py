@@ -90,6 +90,15 @@ def test_the_camera_model_fits_a_microcontroller_at_112x112(tmp_path):
     assert arena < 256 * 1024
 
 
+def test_ppvr_export_exports_bdq_at_the_camera_size(tmp_path):
+    cfg = ExperimentConfig(data=TINY, model=ModelConfig(degradation="bdq"))
+    saved_model.export(bdq.bdq(), str(tmp_path / "fd"), (4, 16, 16, 3), "degradation", cfg.to_json())
+    report = export.run(str(tmp_path / "fd"), str(tmp_path / "out"), calibration_frames=16,
+                        verification_frames=8, qat="never", input_size=(24, 32))
+    metadata = json.load(open(tmp_path / "out" / "metadata.json"))
+    assert [i["shape"] for i in metadata["inputs"]] == [[1, 24, 32, 3]] * 2 and not report["equalised"]
+
+
 def test_ppvr_export_exports_bdq_as_a_frame_pair_model(tmp_path):
     """BDQ runs on (frame, previous frame) on the camera: int8, both inputs, TFLite Micro."""
     cfg = ExperimentConfig(data=TINY, model=ModelConfig(degradation="bdq"))

@@ -131,14 +131,14 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
     dataset = experiment.load_dataset(cfg)
     calibration = as_sensor(samples_of(dataset.train, calibration_frames, seed, pairs), shape)
     held_out = as_sensor(samples_of(dataset.test, verification_frames, seed + 1, pairs), shape)
-    fd = None if pairs else _rebuilt(saved_model_dir, as_trained)
+    fd = fd_source.keras_model(saved_model_dir) if pairs else _rebuilt(saved_model_dir, as_trained)
     reference = _float_reference(ServingModel(saved_model_dir) if as_trained else fd, held_out)
     report = {"frames": len(reference), "psnr_bar_db": psnr_bar_db, "frame_shape": list(shape),
-              "equalised": fd is not None}
+              "equalised": not pairs and fd is not None}
     with tempfile.TemporaryDirectory() as tmp:
         frame_dir = os.path.join(tmp, "frame")
         if pairs:
-            fixed = fd_source.frame_pair(saved_model_dir, shape, frame_dir)
+            fixed = fd_source.frame_pair(fd, shape, frame_dir)
         elif fd is None:
             fixed = fd_source.fixed_batch(saved_model_dir, shape, frame_dir)
         else:  # the same function, in the form int8 keeps best
@@ -150,7 +150,7 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         report["int8_method"] = "post_training"
         if qat == "always" or (qat == "auto" and post_training["psnr_db"] < psnr_bar_db):
             try:
-                if fd is None:
+                if pairs or fd is None:
                     raise ExportError("quantisation-aware fine-tuning needs a per-frame fD that ppvr_tf "
                                       "rebuilds from its config")
                 tuned, tuned_output, report["int8_quantisation_aware"] = _quantisation_aware(

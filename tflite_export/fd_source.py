@@ -78,10 +78,10 @@ def check_size(cfg: ExperimentConfig, height: int, width: int) -> None:
                          f"multiples of {multiple}")
 
 
-def frame_pair(saved_model_dir: str, frame_shape: tuple[int, int, int], out_dir: str) -> str:
+def frame_pair(fd: keras.Model, frame_shape: tuple[int, int, int], out_dir: str) -> str:
     """An fD over clips (BDQ) as the camera runs it: ``serve(frame, previous_frame)``, each
-    (1, H, W, 3), with the SavedModel's weights; saved to ``out_dir``, returned."""
-    device = bdq.on_device(keras_model(saved_model_dir), frame_shape)
+    (1, H, W, 3), with ``fd``'s weights; saved to ``out_dir``, returned."""
+    device = bdq.on_device(fd, frame_shape)
     spec = [tf.TensorSpec((1, *frame_shape), tf.float32, name=name) for name in ("frame", "previous_frame")]
     device.export(out_dir, format="tf_saved_model", verbose=False, input_signature=[spec])
     return out_dir

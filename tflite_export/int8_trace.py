@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from ppvr_tf.evaluation.litert_fd import dequantize, io_details, quantize
+
 
 def _tensors_by_op(model: bytes, frames: np.ndarray) -> tuple[list[tuple[str, str]], dict[str, np.ndarray]]:
     """[(op name, output tensor name)] in execution order, and each output's values over
@@ -19,21 +21,17 @@ def _tensors_by_op(model: bytes, frames: np.ndarray) -> tuple[list[tuple[str, st
                      experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     it.allocate_tensors()
     details = it.get_tensor_details()
-    order = [(op["op_name"], details[o]["name"]) for op in it._get_ops_details() for o in op["outputs"]]
-    index = {details[o]["name"]: o for op in it._get_ops_details() for o in op["outputs"]}
-    source = it.get_input_details()[0]
-    values: dict[str, list[np.ndarray]] = {name: [] for _, name in order}
+    outputs = [(op["op_name"], details[o]) for op in it._get_ops_details() for o in op["outputs"]]
+    quantisation = {d["name"]: {"dtype": np.dtype(d["dtype"]).name, "scale": d["quantization"][0],
+                                "zero_point": d["quantization"][1]} for _, d in outputs}
+    source = io_details(it)["input"]
+    values: dict[str, list[np.ndarray]] = {d["name"]: [] for _, d in outputs}
     for frame in frames:
-        x = frame[None].astype(np.float32)
-        if source["dtype"] == np.int8:
-            scale, zero = source["quantization"]
-            x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
-        it.set_tensor(source["index"], x)
+        it.set_tensor(it.get_input_details()[source["position"]]["index"], quantize(frame[None], source))
         it.invoke()
-        for name, i in index.items():
-            value = it.get_tensor(i).astype(np.float32)
-            scale, zero = details[i]["quantization"]
-            values[name].append((value - zero) * scale if scale else value)
+        for _, d in outputs:
+            values[d["name"]].append(dequantize(it.get_tensor(d["index"]), quantisation[d["name"]]))
+    order = [(op, d["name"]) for op, d in outputs]
     return order, {name: np.stack(v) for name, v in values.items()}
 
 

@@ -25,7 +25,7 @@ quiet_tensorflow()
 
 flags.DEFINE_string("saved_model", None, "fD's SavedModel directory (ppvr-train's saved_model/degradation).")
 flags.DEFINE_string("input_size", "", "HxW; default: the size fD was trained at.")
-flags.DEFINE_enum("input_format", "rgb", ["rgb", "gray"], "The sensor's pixels.")
+flags.DEFINE_enum("input_format", "rgb", ["rgb", "gray"], "The sensor's pixels (as ppvr-export's).")
 flags.DEFINE_integer("calibration_frames", 200, "Training frames int8 is calibrated on.")
 flags.DEFINE_integer("frames", 16, "Held-out frames the tensors are compared on.")
 flags.DEFINE_bool("equalise", True, "Equalise the channels that feed instance norms first, as ppvr-export does.")

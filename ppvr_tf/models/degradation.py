@@ -28,7 +28,7 @@ def instance_norm(x, scale, offset, epsilon):
     return x * inv + (offset - mean * inv)
 
 
-def instance_norm_for_training(x, scale, offset, epsilon: float):
+def instance_norm_for_training(x, scale, offset, epsilon):
     """``instance_norm`` as fD trains it: both moments from one read of x, and a written-out
     gradient that takes a few full passes over x where automatic differentiation of the
     moments takes many (measurements in docs/benchmarks.md). The moments are taken about
