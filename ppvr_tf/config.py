@@ -37,6 +37,8 @@ class ModelConfig:
     fd_grayscale: bool = option(False, "fD output converted to gray (the paper's SBU runs).")
     fd_skip: bool = option(False, "Transformer fD: fD(x) = clip(x + delta(x), 0, 1), starting as the identity "
                            "(not the paper's; its fD cannot be the identity).")
+    fd_logit_bound: float = option(0.0, "mcu fD: a penalty keeps its output logits within about +-bound "
+                                   "(0: none), so that int8 keeps the output's fidelity.")
     target_model: str = option("c3d", "fT: c3d (the paper's).")
     target_width: float = option(1.0, "Channel multiplier of C3D.")
     target_fc_units: int = option(4096, "C3D fully connected units (before the width multiplier).")
@@ -145,6 +147,9 @@ def validate(cfg: ExperimentConfig) -> None:
     _validate_baseline(m)
     if m.fd_skip and m.degradation in ("mcu", "bdq"):  # the raw video and fixed baselines learn nothing
         raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")
+    if m.fd_logit_bound < 0 or (m.fd_logit_bound and m.degradation != "mcu"):
+        raise ConfigError("fd_logit_bound", f"a non-negative bound for the mcu fD, got {m.fd_logit_bound} "
+                                            f"for {m.degradation!r}")
     if s.restart_from == "pretrained" and not (s.restart_every and s.pretrain_budget_steps):
         raise ConfigError("restart_from", "restarting from pretrained budget models needs --restart_every > 0 "
                                           "and --pretrain_budget_steps > 0")

@@ -49,8 +49,9 @@ def batch(tiny_dataset):
 
 def make_trainer(dataset: pipeline.Dataset, method: str = "entropy", num_budgets: int = 1,
                  lr: float = 1e-2, optimizer=keras.optimizers.SGD, gamma: float = 2.0,
-                 budget_factory=None, **schedule_kwargs) -> AdversarialTrainer:
-    """A small trainer with deterministic models (no dropout) and plain SGD by default."""
+                 budget_factory=None, fd_factory=None, **schedule_kwargs) -> AdversarialTrainer:
+    """A small trainer with deterministic models (no dropout) and plain SGD by default;
+    fD the paper's unless ``fd_factory`` builds another."""
     keras.utils.set_random_seed(0)
     shape = dataset.clip_shape
     names = budget.ensemble_names("cnn", num_budgets, 0.25, 0.05)
@@ -61,7 +62,7 @@ def make_trainer(dataset: pipeline.Dataset, method: str = "entropy", num_budgets
 
     config = sched.ScheduleConfig(method=method, **schedule_kwargs)
     trainer = AdversarialTrainer(
-        degradation.transformer_net(0.125, 1), target.c3d(shape, dataset.num_actions, width=0.0625,
+        (fd_factory or (lambda: degradation.transformer_net(0.125, 1)))(), target.c3d(shape, dataset.num_actions, width=0.0625,
                                                            fc_units=256, dropout=0.0),
         [factory(i) for i in range(num_budgets)], dataset.budget_task, sched.Schedule(config),
         gamma, factory)

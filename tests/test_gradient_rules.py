@@ -1,11 +1,13 @@
 """The update rules do what the paper's equations say."""
 from __future__ import annotations
 
+import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from conftest import make_trainer, weights
-from ppvr_tf.models import budget
+from ppvr_tf.models import budget, degradation
 from ppvr_tf.models.degradation import degrade_clips
 from ppvr_tf.training import losses
 from ppvr_tf.training.gradient_reversal import reverse_gradient
@@ -234,3 +236,31 @@ def test_restart_from_pretrained_restores_the_weights_fb_pretraining_left(tiny_d
     assert moved
     for kept, now in zip(pretrained, weights(trainer.budgets[0].weights)):  # ... and restarts from there
         np.testing.assert_array_equal(kept, now)
+
+
+def _logit_excess(fd, clips, bound: float) -> float:
+    """Mean squared excess of fD's output logits over ±bound (what ``LogitBound`` charges)."""
+    logits = keras.Model(fd.inputs[0], fd.get_layer("to_unit_range").input)
+    z = np.asarray(logits(np.asarray(clips).reshape(-1, *clips.shape[2:])))
+    return float(np.mean(np.maximum(np.abs(z) - bound, 0.0) ** 2))
+
+
+@pytest.mark.parametrize("method, phase", [("entropy", "adversarial"), ("entropy", "target"),
+                                           ("grl", "adversarial"), ("kbeam", "kbeam_ascent"),
+                                           ("entropy", "pretrain_identity")])
+def test_every_fd_update_pulls_the_mcu_logits_into_their_bound(tiny_dataset, batch, method, phase):
+    """``--fd_logit_bound``: an mcu fD whose logits reach tens (output gain ×40) comes back
+    towards ±1 under each rule that moves θD; the same fD without the bound does not."""
+    excess = {}
+    for bound in (1.0, 0.0):
+        trainer = make_trainer(tiny_dataset, method, num_budgets=2 if method == "kbeam" else 1, lr=2e-2,
+                               optimizer=keras.optimizers.Adam,
+                               fd_factory=lambda: degradation.mcu_net(0.5, 1, logit_bound=bound))
+        last = [layer for layer in trainer.degradation.layers if isinstance(layer, keras.layers.DepthwiseConv2D)][-1]
+        last.kernel.assign(40.0 * last.kernel)
+        trainer.beam_choice = 0
+        before = _logit_excess(trainer.degradation, batch["clips"], 1.0)
+        for _ in range(15):
+            trainer.update(phase, batch)
+        excess[bound] = _logit_excess(trainer.degradation, batch["clips"], 1.0) / before
+    assert excess[1.0] < 0.5 and excess[1.0] < 0.5 * excess[0.0], excess

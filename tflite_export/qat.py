@@ -108,6 +108,7 @@ _BUILTIN = {
     "DepthwiseConv2D": ("kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate",
                         "activation", "use_bias"),
     "ReLU": ("max_value", "negative_slope", "threshold"),
+    "Activation": ("activation",),
     "Add": (),
     "Identity": (),
 }

@@ -176,17 +176,37 @@ def _separable_block(x, filters: int):
     return layers.Add()([x, y])
 
 
-def _upsample(x, filters: int, activation: str | None = "relu"):
+def _upsample(x, filters: int, activation: str | None = "relu", activity_regularizer=None):
     """x2 up: 1x1 conv to ``filters`` at the low resolution, nearest-neighbour resize, then
     a depthwise 3x3. A transposed conv would do the same job, but TFLite Micro's int8
     TRANSPOSE_CONV keeps an int32 copy of its whole output as scratch (4x the arena)."""
     x = layers.Conv2D(filters, 1)(x)
     x = NearestUpsample2x()(x)
-    return layers.DepthwiseConv2D(3, padding="same", activation=activation)(x)
+    return layers.DepthwiseConv2D(3, padding="same", activation=activation,
+                                  activity_regularizer=activity_regularizer)(x)
+
+
+class LogitBound(keras.regularizers.Regularizer):
+    """``weight * mean(max(|z| - bound, 0)^2)``: fD's output logits z kept within about
+    ±bound. Unbounded, a trained fD can drive them to hundreds (a sigmoid as a hard
+    threshold), and then an int8 error of a few per cent flips pixels: the export loses
+    the output's fidelity (docs/edge_export.md)."""
+
+    def __init__(self, bound: float, weight: float = 1.0):
+        self.bound, self.weight = float(bound), float(weight)
+
+    def __call__(self, z):
+        excess = ops.relu(ops.abs(ops.cast(z, "float32")) - self.bound)
+        # Keras divides an activity regulariser by the batch size: summing each frame's
+        # mean makes the loss the mean over every pixel of the batch.
+        return self.weight * ops.sum(ops.mean(ops.square(excess), axis=(1, 2, 3)))
+
+    def get_config(self):
+        return {"bound": self.bound, "weight": self.weight}
 
 
 def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,
-            name: str = "fd_mcu") -> keras.Model:
+            logit_bound: float = 0.0, name: str = "fd_mcu") -> keras.Model:
     """An fD for microcontroller cameras: about 8 MMAC and 10 k weights per 112x112 frame.
 
     The paper's fD (1.9 GMAC per frame) keeps full resolution through 9x9 convs and
@@ -198,7 +218,8 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     random weights). Plain ReLU, not ReLU6: a RELU6 the
     converter cannot fuse into the layer before it runs differently on TFLite Micro
     than on LiteRT (measured: 150 int8 steps apart). Output sigmoid(x) = tanh(x/2) *
-    0.5 + 0.5, the paper's range in one full-resolution op. Frame sides: multiples of 4.
+    0.5 + 0.5, the paper's range in one full-resolution op; ``logit_bound`` > 0 adds
+    ``LogitBound`` on its input to the losses fD trains with. Frame sides: multiples of 4.
     """
     c1, c2 = (max(4, int(round(c * width))) for c in (16, 32))
     frames = keras.Input((None, None, 3), name="frames")
@@ -211,7 +232,9 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     for _ in range(blocks_per_stage):
         quarter = _separable_block(quarter, c2)
     x = layers.Add()([_upsample(quarter, c1), half])
-    x = _upsample(x, 3, activation="sigmoid")
+    logits = _upsample(x, 3, activation=None,
+                       activity_regularizer=LogitBound(logit_bound) if logit_bound else None)
+    x = layers.Activation("sigmoid", name="to_unit_range")(logits)
     if grayscale:
         x = ToGray(name="to_gray")(x)
     return keras.Model(frames, x, name=name)
@@ -239,7 +262,7 @@ def _transformer(m) -> keras.Model:
 @LEARNED.register("mcu")
 def _mcu(m) -> keras.Model:
     """For microcontrollers; ``m.fd_residual_blocks`` is per stage."""
-    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale)
+    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound)
 
 
 @LEARNED.register("bdq")

@@ -157,6 +157,11 @@ class AdversarialTrainer(keras.Model):
         loss = losses.classification_loss(actions, logits) + _regularisation(self.target)
         return loss, losses.classification_accuracy(actions, logits)
 
+    def degradation_penalty(self):
+        """What fD's own layers add to every loss θD descends (``LogitBound``), from its
+        latest call: call after ``degrade``."""
+        return _regularisation(self.degradation)
+
     def adversary_losses(self, data, degraded):
         """What budget models with an inner adversary (``InversionBudget``: g and R) learn
         besides LB; fD does not see these gradients."""

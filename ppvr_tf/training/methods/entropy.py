@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def adversarial(t: AdversarialTrainer, data) -> dict:
-    """Eq. 10a: θD ← θD − αD ∇θD (LT − γ min_i HB,i), against the most confident fB."""
+    """Eq. 10a: θD ← θD − αD ∇θD (LT − γ min_i HB,i), against the most confident fB (plus
+    fD's own penalty, ``degradation_penalty``)."""
     with tf.GradientTape() as tape:
         degraded = t.degrade(data["clips"])
         loss_t, acc_t = t.target_terms(degraded, data["actions"])
@@ -27,7 +28,7 @@ def adversarial(t: AdversarialTrainer, data) -> dict:
         # min_i HB,i: i chosen on the global batch, its entropy on this replica's share.
         weakest = tf.argmin(global_mean(entropy_b))
         entropy = tf.gather(tf.stack(entropy_b), weakest)
-        loss_d = loss_t - t.gamma * entropy
+        loss_d = loss_t - t.gamma * entropy + t.degradation_penalty()
     t.apply(t.d_optimizer, loss_d, t.degradation.trainable_variables, tape)
     return {"loss_t": loss_t, "acc_t": acc_t, "entropy_b_min": entropy,
             "loss_b_min": tf.reduce_min(global_mean(loss_b)), "acc_b_max": tf.reduce_max(global_mean(acc_b))}

@@ -39,7 +39,7 @@ def adversarial(t: AdversarialTrainer, data) -> dict:
             logits = budget(reverse_gradient(private, t.gamma * strongest[i]), training=True)
             loss_b.append(losses.budget_loss(t.budget_task, data["budget"], logits))
             acc_b.append(losses.budget_accuracy(t.budget_task, data["budget"], logits))
-        total = loss_t + tf.add_n(loss_b) + t.adversary_losses(data, private)
+        total = loss_t + tf.add_n(loss_b) + t.adversary_losses(data, private) + t.degradation_penalty()
     grads = replica_gradients(tape, total, d_vars + t_vars + b_vars)
     n_d, n_t = len(d_vars), len(t_vars)
     apply_in_order([(t.d_optimizer, grads[:n_d], d_vars),

@@ -31,7 +31,7 @@ def ascent(t: AdversarialTrainer, data) -> dict:
         degraded = t.budget_input(data)
         branches = [functools.partial(_beam_loss, t, budget, degraded, data["budget"]) for budget in t.budgets]
         loss_b = tf.switch_case(tf.convert_to_tensor(t.beam_choice), branches)
-        ascent = -loss_b
+        ascent = t.degradation_penalty() - loss_b
     t.apply(t.d_optimizer, ascent, t.degradation.trainable_variables, tape)
     return {"loss_b_chosen": loss_b}
 

@@ -21,7 +21,8 @@ def pretrain_identity(t: AdversarialTrainer, data) -> dict:
     clips = data["clips"]
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(t.degrade(clips) - clips))
-    t.apply(t.identity_optimizer, loss, t.degradation.trainable_variables, tape)
+        penalised = loss + t.degradation_penalty()
+    t.apply(t.identity_optimizer, penalised, t.degradation.trainable_variables, tape)
     return {"loss_identity": loss}
 
 
@@ -59,7 +60,8 @@ def target_descent(t: AdversarialTrainer, data, end_to_end: bool) -> dict:
         variables = variables + t.degradation.trainable_variables
     with tf.GradientTape() as tape:
         loss_t, acc_t = t.target_terms(t.degrade(data["clips"]), data["actions"])
-    t.apply(t.t_optimizer, loss_t, variables, tape)
+        penalised = loss_t + t.degradation_penalty() if end_to_end else loss_t
+    t.apply(t.t_optimizer, penalised, variables, tape)
     return {"loss_t": loss_t, "acc_t": acc_t, phases.TARGET_VAL_ACCURACY: val_acc}
 
 
