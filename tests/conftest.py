@@ -61,9 +61,9 @@ def make_trainer(dataset: pipeline.Dataset, method: str = "entropy", num_budgets
     factory = budget_factory or factory
 
     config = sched.ScheduleConfig(method=method, **schedule_kwargs)
+    fd = fd_factory() if fd_factory else degradation.transformer_net(0.125, 1)
     trainer = AdversarialTrainer(
-        (fd_factory or (lambda: degradation.transformer_net(0.125, 1)))(), target.c3d(shape, dataset.num_actions, width=0.0625,
-                                                           fc_units=256, dropout=0.0),
+        fd, target.c3d(shape, dataset.num_actions, width=0.0625, fc_units=256, dropout=0.0),
         [factory(i) for i in range(num_budgets)], dataset.budget_task, sched.Schedule(config),
         gamma, factory)
     trainer.compile(optimizer(lr), optimizer(lr), optimizer(lr), optimizer(lr))

@@ -187,22 +187,22 @@ def _upsample(x, filters: int, activation: str | None = "relu", activity_regular
 
 
 class LogitBound(keras.regularizers.Regularizer):
-    """``weight * mean(max(|z| - bound, 0)^2)``: fD's output logits z kept within about
-    ±bound. Unbounded, a trained fD can drive them to hundreds (a sigmoid as a hard
-    threshold), and then an int8 error of a few per cent flips pixels: the export loses
-    the output's fidelity (docs/edge_export.md)."""
+    """``mean(max(|z| - bound, 0)^2)``: fD's output logits z kept within about ±bound.
+    Unbounded, a trained fD can drive them to hundreds (a sigmoid as a hard threshold),
+    and then an int8 error of a few per cent flips pixels: the export loses the output's
+    fidelity (docs/edge_export.md)."""
 
-    def __init__(self, bound: float, weight: float = 1.0):
-        self.bound, self.weight = float(bound), float(weight)
+    def __init__(self, bound: float):
+        self.bound = float(bound)
 
     def __call__(self, z):
         excess = ops.relu(ops.abs(ops.cast(z, "float32")) - self.bound)
         # Keras divides an activity regulariser by the batch size: summing each frame's
         # mean makes the loss the mean over every pixel of the batch.
-        return self.weight * ops.sum(ops.mean(ops.square(excess), axis=(1, 2, 3)))
+        return ops.sum(ops.mean(ops.square(excess), axis=(1, 2, 3)))
 
     def get_config(self):
-        return {"bound": self.bound, "weight": self.weight}
+        return {"bound": self.bound}
 
 
 def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,
