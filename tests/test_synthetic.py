@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ppvr_tf import experiment
 from ppvr_tf.data import pipeline, synthetic
 
 CFG = synthetic.SyntheticConfig(train_clips=120, val_clips=24, test_clips=24, noise_std=0.0)
@@ -77,3 +78,11 @@ def test_a_resumed_stream_continues_where_the_uninterrupted_one_was(tiny_dataset
         for key in expected:
             np.testing.assert_array_equal(expected[key].numpy(), got[key].numpy())
     assert not np.array_equal(whole[0]["clips"].numpy(), resumed[0]["clips"].numpy())
+
+
+def test_the_trainer_reads_its_stream_without_tf_data_autotuning(tiny_dataset):
+    """The autotuning thread of a stream read for the whole training held up dropping it
+    for as long as the thread slept (docs/benchmarks.md): the trainer's stream has none."""
+    stream = experiment._sharded(pipeline.training_stream(tiny_dataset, batch_size=8))
+    assert stream.options().autotune.enabled is False
+    assert next(iter(stream))["clips"].shape == (8, *tiny_dataset.clip_shape)

@@ -157,4 +157,14 @@ def training_stream(dataset: Dataset, batch_size: int, seed: int = 0, start_step
         return batch
 
     return tf.data.Dataset.zip(tuple(streams)).skip(start_step) \
-        .map(merge, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        .map(merge, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2).with_options(_without_autotuning())
+
+
+def _without_autotuning() -> tf.data.Options:
+    """The trainer's stream runs for the whole training: tf.data's autotuning thread then
+    sleeps up to a minute between rounds, and dropping the stream waited for it to wake
+    (17 s at the end of a one-minute smoke run, docs/benchmarks.md). Parallel steps run
+    on every core instead, one batch ahead."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
