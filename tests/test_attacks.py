@@ -167,3 +167,19 @@ def test_frames_png_draws_every_version_of_a_clip_as_one_image(tmp_path):
     assert mosaic[8:10].min() == 1.0 and mosaic[:, 8:10].min() == 1.0
     reporting.frames_figure(str(tmp_path / "frames.png"), rows, ["a", "b"])
     assert os.path.getsize(tmp_path / "frames.png") > 1000
+
+
+def test_every_evaluation_fit_reads_its_data_without_tf_data_autotuning(dataset, monkeypatch):
+    """Keras drops its iterators after every epoch, and each drop waited for tf.data's
+    autotuning thread to wake (docs/benchmarks.md): attackers, fT and g read without it."""
+    seen = []
+    fit = attacks.keras.Model.fit
+
+    def spy(model, x, validation_data=None, **kwargs):
+        seen.extend(ds.options().autotune.enabled for ds in (x, validation_data))
+        return fit(model, x, validation_data=validation_data, **kwargs)
+    monkeypatch.setattr(attacks.keras.Model, "fit", spy)
+    quick = dataclasses.replace(FIT, epochs=1, inversion_epochs=1)
+    suite, _ = attacks.run_suite(("scratch", "reconstruction"), views(dataset, INVERTIBLE["half as bright"]),
+                                 ("cnn@0.25",), [0], quick, None, attacks.RawAttackers())
+    assert len(suite) == 3 and seen == [False] * 8  # scratch, raw-trained, g, fine-tuned on g(fD(X))

@@ -156,15 +156,19 @@ def training_stream(dataset: Dataset, batch_size: int, seed: int = 0, start_step
             batch["budget"] = privacy_batch[2]
         return batch
 
-    return tf.data.Dataset.zip(tuple(streams)).skip(start_step) \
-        .map(merge, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2).with_options(_without_autotuning())
+    stream = tf.data.Dataset.zip(tuple(streams)).skip(start_step) \
+        .map(merge, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return without_autotuning(stream)
 
 
-def _without_autotuning() -> tf.data.Options:
-    """The trainer's stream runs for the whole training: tf.data's autotuning thread then
-    sleeps up to a minute between rounds, and dropping the stream waited for it to wake
-    (17 s at the end of a one-minute smoke run, docs/benchmarks.md). Parallel steps run
-    on every core instead, one batch ahead."""
+def without_autotuning(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` with tf.data's autotuning thread off (parallel steps then run on every core).
+
+    That thread sleeps longer between rounds the longer a stream is read, and dropping a
+    stream waited for it to wake: 17 s at the end of a one-minute smoke run's training,
+    and about 30 % of the main job's evaluation, where Keras drops its iterators after
+    every epoch (docs/benchmarks.md). Every stream that Keras or the trainer reads for
+    more than a moment goes through here."""
     options = tf.data.Options()
     options.autotune.enabled = False
-    return options
+    return ds.with_options(options)

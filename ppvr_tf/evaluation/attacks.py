@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from ppvr_tf.data.pipeline import to_unit_range
+from ppvr_tf.data.pipeline import to_unit_range, without_autotuning
 from ppvr_tf.data.tasks import SINGLE, BudgetTask
 from ppvr_tf.evaluation import metrics
 from ppvr_tf.evaluation.raw_cache import RawCache
@@ -302,7 +302,8 @@ def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training,
         train_ds = train_ds.map(_flip_and_shift(seed, fit.flip), num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.batch(fit.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
     val_ds = tf.data.Dataset.from_tensor_slices(val).batch(fit.batch_size).map(_as_float)
-    model.fit(train_ds, validation_data=val_ds, epochs=fit.epochs, callbacks=[stop], verbose=0, shuffle=False)
+    model.fit(without_autotuning(train_ds), validation_data=without_autotuning(val_ds), epochs=fit.epochs,
+              callbacks=[stop], verbose=0, shuffle=False)
     return model
 
 
@@ -331,7 +332,8 @@ def train_inversion(views: Views, fit: Training, seed: int) -> keras.Model:
     val = tf.data.Dataset.from_tensor_slices((_frames(views.degraded["val"]), _frames(views.raw["val"])))
     val = val.batch(2 * fit.batch_size).map(as_float)
     stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
-    g.fit(train.map(as_float).prefetch(tf.data.AUTOTUNE), validation_data=val, epochs=fit.inversion_epochs,
+    g.fit(without_autotuning(train.map(as_float).prefetch(tf.data.AUTOTUNE)),
+          validation_data=without_autotuning(val), epochs=fit.inversion_epochs,
           callbacks=[stop], verbose=0, shuffle=False)  # the pairs are shuffled above
     return g
 
