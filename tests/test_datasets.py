@@ -193,3 +193,27 @@ def test_truncated_and_unreadable_videos_are_media_errors(tmp_path):
     path.write_text("not a video")
     with pytest.raises(video.MediaError, match="notes.avi: OpenCV cannot open it"):
         video.read_video(str(path), SPEC)
+
+
+def test_runs_started_together_take_turns_building_the_cache(tmp_path, monkeypatch):
+    """A run that finds another building the same cache waits for it, then reuses it
+    (unguarded, the later of two concurrent builds failed to move its copy into place)."""
+    import threading
+    csv = fixtures.make_manifest(str(tmp_path / "m"), "single")
+    root, config = os.path.dirname(csv), base.clip_config(manifest.variant(csv), SPEC, labels_path=csv)
+    started, built = threading.Event(), []
+    prepare_for_real = manifest.Manifest.download_and_prepare
+
+    def spy(builder, **kwargs):
+        started.set()
+        prepare_for_real(builder, **kwargs)
+        built.append(builder.is_prepared())
+    monkeypatch.setattr(manifest.Manifest, "download_and_prepare", spy)
+    cache = str(tmp_path / "cache")
+    with base.preparation_lock(cache, manifest.Manifest.name, config.name):  # another run's build
+        second = threading.Thread(target=base.prepare, args=(manifest.Manifest, root, config, cache))
+        second.start()
+        assert not started.wait(2.0), "prepared while another run held the cache"
+    second.join(120)
+    assert started.is_set() and built == [True]
+    assert base.prepare(manifest.Manifest, root, config, cache).is_prepared()

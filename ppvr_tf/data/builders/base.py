@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import abc
 import concurrent.futures
+import contextlib
 import dataclasses
+import fcntl
 import os
 from typing import Callable, Iterable, Iterator
 
@@ -160,13 +162,31 @@ def _decode_all(records: list[Record], spec: video.ClipSpec, workers: int
 
 def prepare(builder_class: type[ClipBuilder], root: str, config: ClipConfig,
             cache_dir: str) -> ClipBuilder:
-    """The builder with its cache built (decoding ``root`` once; later runs reuse it)."""
-    builder = builder_class(config=config, data_dir=cache_dir)
-    if not builder.is_prepared() and not os.path.isdir(root):
-        raise DatasetError(root, f"dataset root not found (and no cache in {cache_dir}); expected:\n"
-                                 f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=root))
+    """The builder with its cache built (decoding ``root`` once; later runs reuse it).
+
+    Runs started together (a sweep's ``--jobs``, seeds side by side) take turns: the first
+    builds the cache and the others find it built; unguarded, the second to finish failed
+    to move its copy into place."""
+    with preparation_lock(cache_dir, builder_class.name, config.name):
+        builder = builder_class(config=config, data_dir=cache_dir)
+        if not builder.is_prepared() and not os.path.isdir(root):
+            raise DatasetError(root, f"dataset root not found (and no cache in {cache_dir}); expected:\n"
+                                     f"{builder.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=root))
     return builder
+
+
+@contextlib.contextmanager
+def preparation_lock(cache_dir: str, name: str, config_name: str) -> Iterator[None]:
+    """An exclusive lock, across processes, on one builder configuration's cache."""
+    folder = os.path.join(cache_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f".{config_name}.lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def labels_of(builder: ClipBuilder) -> Labels:
