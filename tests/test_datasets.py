@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -198,7 +199,6 @@ def test_truncated_and_unreadable_videos_are_media_errors(tmp_path):
 def test_runs_started_together_take_turns_building_the_cache(tmp_path, monkeypatch):
     """A run that finds another building the same cache waits for it, then reuses it
     (unguarded, the later of two concurrent builds failed to move its copy into place)."""
-    import threading
     csv = fixtures.make_manifest(str(tmp_path / "m"), "single")
     root, config = os.path.dirname(csv), base.clip_config(manifest.variant(csv), SPEC, labels_path=csv)
     started, built = threading.Event(), []

@@ -294,7 +294,6 @@ def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training,
               frames_per_clip: int = 0) -> keras.Model:
     """Fits with Adam, keeping the weights of the best validation loss."""
     compile_for_fit(model, fit.lr, loss)
-    stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
     train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed)
     if 0 < frames_per_clip < train[0].shape[1]:
         train_ds = train_ds.map(_random_frame_pairs(frames_per_clip, seed), num_parallel_calls=tf.data.AUTOTUNE)
@@ -302,9 +301,18 @@ def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training,
         train_ds = train_ds.map(_flip_and_shift(seed, fit.flip), num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.batch(fit.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
     val_ds = tf.data.Dataset.from_tensor_slices(val).batch(fit.batch_size).map(_as_float)
-    model.fit(without_autotuning(train_ds), validation_data=without_autotuning(val_ds), epochs=fit.epochs,
-              callbacks=[stop], verbose=0, shuffle=False)
+    _fit_keeping_best(model, train_ds, val_ds, fit.epochs, fit.patience)
     return model
+
+
+def _fit_keeping_best(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset, epochs: int,
+                      patience: int) -> None:
+    """Keras's fit on batches shuffled beforehand, ending with the weights of the best
+    validation loss; without tf.data's autotuning, whose thread every epoch's dropped
+    iterator waited for (``pipeline.without_autotuning``)."""
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)
+    model.fit(without_autotuning(train), validation_data=without_autotuning(val), epochs=epochs,
+              callbacks=[stop], verbose=0, shuffle=False)
 
 
 def predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
@@ -331,10 +339,7 @@ def train_inversion(views: Views, fit: Training, seed: int) -> keras.Model:
     train = clips.unbatch().batch(2 * fit.batch_size)
     val = tf.data.Dataset.from_tensor_slices((_frames(views.degraded["val"]), _frames(views.raw["val"])))
     val = val.batch(2 * fit.batch_size).map(as_float)
-    stop = keras.callbacks.EarlyStopping("val_loss", patience=fit.patience, restore_best_weights=True)
-    g.fit(without_autotuning(train.map(as_float).prefetch(tf.data.AUTOTUNE)),
-          validation_data=without_autotuning(val), epochs=fit.inversion_epochs,
-          callbacks=[stop], verbose=0, shuffle=False)  # the pairs are shuffled above
+    _fit_keeping_best(g, train.map(as_float).prefetch(tf.data.AUTOTUNE), val, fit.inversion_epochs, fit.patience)
     return g
 
 

@@ -178,15 +178,13 @@ def prepare(builder_class: type[ClipBuilder], root: str, config: ClipConfig,
 
 @contextlib.contextmanager
 def preparation_lock(cache_dir: str, name: str, config_name: str) -> Iterator[None]:
-    """An exclusive lock, across processes, on one builder configuration's cache."""
+    """An exclusive lock, across processes, on one builder configuration's cache (closing
+    the file releases it)."""
     folder = os.path.join(cache_dir, name)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f".{config_name}.lock"), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
 
 
 def labels_of(builder: ClipBuilder) -> Labels:
