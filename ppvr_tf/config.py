@@ -39,6 +39,8 @@ class ModelConfig:
                            "(not the paper's; its fD cannot be the identity).")
     fd_logit_bound: float = option(0.0, "mcu fD: a penalty keeps its output logits within about +-bound "
                                    "(0: none), so that int8 keeps the output's fidelity.")
+    fd_levels: int = option(0, "Transformer and mcu fD: each output channel leaves the camera as one of this many "
+                            "values, switched at learned thresholds (0: no such bottleneck; not the paper's).")
     target_model: str = option("c3d", "fT: c3d (the paper's).")
     target_width: float = option(1.0, "Channel multiplier of C3D.")
     target_fc_units: int = option(4096, "C3D fully connected units (before the width multiplier).")
@@ -150,6 +152,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if m.fd_logit_bound < 0 or (m.fd_logit_bound and m.degradation != "mcu"):
         raise ConfigError("fd_logit_bound", f"a non-negative bound for the mcu fD, got {m.fd_logit_bound} "
                                             f"for {m.degradation!r}")
+    if m.fd_levels and (m.fd_levels < 2 or m.degradation not in ("transformer", "mcu")):
+        raise ConfigError("fd_levels", f"at least 2 levels, for the transformer or mcu fD; got {m.fd_levels} "
+                                       f"for {m.degradation!r}")
     if s.restart_from == "pretrained" and not (s.restart_every and s.pretrain_budget_steps):
         raise ConfigError("restart_from", "restarting from pretrained budget models needs --restart_every > 0 "
                                           "and --pretrain_budget_steps > 0")

@@ -116,6 +116,30 @@ def test_the_skip_fd_starts_as_the_identity_learns_and_clips_to_the_unit_range()
     assert np.abs(np.asarray(paper(frames)) - frames).mean() > 0.05  # the paper's fD starts elsewhere
 
 
+@pytest.mark.parametrize("kind", ["transformer", "mcu"])
+def test_fd_levels_send_only_that_many_values_and_train_fd_and_thresholds(kind):
+    keras.utils.set_random_seed(0)
+    fd = degradation.build_degradation(ModelConfig(degradation=kind, fd_width=0.125, fd_residual_blocks=1,
+                                                   fd_skip=kind == "transformer", fd_levels=4))
+    frames = np.random.default_rng(3).random((4, 16, 16, 3)).astype(np.float32)
+    for training in (False, True):  # fT and fB learn from what the camera sends
+        values = np.unique(np.round(np.asarray(fd(frames, training=training)) * 3, 4))
+        assert set(values) <= {0.0, 1.0, 2.0, 3.0} and len(values) > 1
+    if kind == "transformer":  # it starts as the identity: the staircase of the frames themselves
+        np.testing.assert_allclose(fd(frames), np.round(frames * 3) / 3, atol=1e-6)
+    target = 1.0 - frames
+    optimizer = keras.optimizers.Adam(1e-2)
+    levels = fd.get_layer("output_levels")
+    start, losses = np.asarray(levels.thresholds), []
+    for _ in range(40):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(fd(frames, training=True) - target))
+        optimizer.apply(tape.gradient(loss, fd.trainable_variables), fd.trainable_variables)
+        losses.append(float(loss))
+    assert losses[-1] < 0.9 * losses[0]  # the straight-through gradient reaches fD's weights
+    assert np.abs(np.asarray(levels.thresholds) - start).max() > 1e-3  # and the thresholds
+
+
 def test_fd_uses_the_training_form_only_when_training():
     fd = degradation.transformer_net(0.125, 1)
     frames = np.random.default_rng(1).random((2, 16, 16, 3)).astype(np.float32)

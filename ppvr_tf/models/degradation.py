@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -97,6 +98,42 @@ class InstanceNorm(layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+class OutputLevels(layers.Layer):
+    """fD's output bottleneck (``--fd_levels``): each channel of each pixel leaves the
+    camera as one of ``levels`` values j / (levels - 1), switched at learned thresholds,
+    so fD(X) holds at most log2(levels) bits per channel and pixel: fine shading, which
+    raw-pretrained and reconstruction attacks read, cannot pass.
+
+    The forward pass is the hard staircase, in training too, so fT and fB learn from what
+    the camera sends. The backward pass is the soft staircase's (the mean of sigmoids of
+    ``hardness * (x - b_i)``, as BDQ's quantiser; hardness 4 / step, so that the slope is
+    about 1 at a threshold): a straight-through estimate that moves fD and the thresholds.
+    """
+
+    def __init__(self, levels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.levels = levels
+        self.hardness = 4.0 * (levels - 1)
+
+    def build(self, input_shape):
+        # midway between the output values, one set per channel
+        start = (np.arange(self.levels - 1, dtype=np.float32) + 0.5) / (self.levels - 1)
+        self.thresholds = self.add_weight(
+            shape=(self.levels - 1, input_shape[-1]), name="thresholds", autocast=False,
+            initializer=keras.initializers.Constant(np.repeat(start[:, None], input_shape[-1], axis=1)))
+
+    def call(self, x, training=False):
+        x = tf.cast(x, tf.float32)[..., None, :] - self.thresholds  # (..., levels - 1, channels)
+        hard = tf.reduce_mean(tf.cast(x > 0.0, tf.float32), axis=-2)
+        if not training:  # what is exported: the staircase alone
+            return hard
+        soft = tf.reduce_mean(tf.sigmoid(self.hardness * x), axis=-2)
+        return hard + soft - tf.stop_gradient(soft)
+
+    def get_config(self):
+        return {**super().get_config(), "levels": self.levels}
+
+
 class UnitTanh(layers.Layer):
     """``tanh(x) * 0.5 + 0.5``: squashes the output into the [0, 1] frame range."""
 
@@ -132,7 +169,8 @@ def _conv_norm(x, filters: int, kernel: int, stride: int = 1, relu: bool = True,
 
 
 def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: bool = False,
-                    skip: bool = False, fast_conv: str = "auto", name: str = "fd_transformer") -> keras.Model:
+                    skip: bool = False, fast_conv: str = "auto", levels: int = 0,
+                    name: str = "fd_transformer") -> keras.Model:
     """Johnson et al.'s image transformation net, the paper's fD.
 
     conv 9x9/32 -> 3x3/64 s2 -> 3x3/128 s2 -> residual blocks -> two transposed
@@ -145,6 +183,8 @@ def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: boo
     last instance norm fixes every frame's mean and contrast per channel): after its
     identity pretraining fT learned from a distorted video. The clip is a bottleneck:
     what Δ pushes past 0 or 1 is gone, not hidden.
+
+    ``levels`` > 0 (not the paper's): the output passes ``OutputLevels``.
     """
     c1, c2, c3 = (max(4, int(round(c * width))) for c in (32, 64, 128))
     frames = keras.Input((None, None, 3), name="frames")
@@ -164,9 +204,14 @@ def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: boo
     else:
         x = InstanceNorm()(to_rgb(3, 9, padding="same", use_bias=False)(x))
         x = UnitTanh(name="to_unit_range")(x)
-    if grayscale:
-        x = ToGray(name="to_gray")(x)
-    return keras.Model(frames, x, name=name)
+    return keras.Model(frames, _output(x, levels, grayscale), name=name)
+
+
+def _output(x, levels: int, grayscale: bool):
+    """fD's last steps after the unit range: the learned levels, then gray."""
+    if levels:
+        x = OutputLevels(levels, dtype="float32", name="output_levels")(x)
+    return ToGray(name="to_gray")(x) if grayscale else x
 
 
 def _separable_block(x, filters: int):
@@ -206,7 +251,7 @@ class LogitBound(keras.regularizers.Regularizer):
 
 
 def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,
-            logit_bound: float = 0.0, name: str = "fd_mcu") -> keras.Model:
+            logit_bound: float = 0.0, levels: int = 0, name: str = "fd_mcu") -> keras.Model:
     """An fD for microcontroller cameras: about 8 MMAC and 10 k weights per 112x112 frame.
 
     The paper's fD (1.9 GMAC per frame) keeps full resolution through 9x9 convs and
@@ -219,7 +264,8 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     converter cannot fuse into the layer before it runs differently on TFLite Micro
     than on LiteRT (measured: 150 int8 steps apart). Output sigmoid(x) = tanh(x/2) *
     0.5 + 0.5, the paper's range in one full-resolution op; ``logit_bound`` > 0 adds
-    ``LogitBound`` on its input to the losses fD trains with. Frame sides: multiples of 4.
+    ``LogitBound`` on its input to the losses fD trains with; ``levels`` > 0, ``OutputLevels``.
+    Frame sides: multiples of 4.
     """
     c1, c2 = (max(4, int(round(c * width))) for c in (16, 32))
     frames = keras.Input((None, None, 3), name="frames")
@@ -235,9 +281,7 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     logits = _upsample(x, 3, activation=None,
                        activity_regularizer=LogitBound(logit_bound) if logit_bound else None)
     x = layers.Activation("sigmoid", name="to_unit_range")(logits)
-    if grayscale:
-        x = ToGray(name="to_gray")(x)
-    return keras.Model(frames, x, name=name)
+    return keras.Model(frames, _output(x, levels, grayscale), name=name)
 
 
 def identity_degradation(name: str = "fd_identity") -> keras.Model:
@@ -256,13 +300,13 @@ LEARNED: Registry[Callable[..., keras.Model]] = Registry("degradation")
 @LEARNED.register("transformer")
 def _transformer(m) -> keras.Model:
     """The paper's fD (``m.fd_skip``: its input skip)."""
-    return transformer_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_skip, m.fast_conv)
+    return transformer_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_skip, m.fast_conv, m.fd_levels)
 
 
 @LEARNED.register("mcu")
 def _mcu(m) -> keras.Model:
     """For microcontrollers; ``m.fd_residual_blocks`` is per stage."""
-    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound)
+    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound, m.fd_levels)
 
 
 @LEARNED.register("bdq")
