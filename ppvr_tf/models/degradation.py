@@ -123,11 +123,13 @@ class OutputLevels(layers.Layer):
             initializer=keras.initializers.Constant(np.repeat(start[:, None], input_shape[-1], axis=1)))
 
     def call(self, x, training=False):
-        x = tf.cast(x, tf.float32)[..., None, :] - self.thresholds  # (..., levels - 1, channels)
-        hard = tf.reduce_mean(tf.cast(x > 0.0, tf.float32), axis=-2)
+        # one frame-shaped step per threshold, not one (..., levels - 1, channels) tensor:
+        # TFLite Micro's kernels take at most 4-D tensors
+        above = [tf.cast(x, tf.float32) - self.thresholds[i] for i in range(self.levels - 1)]
+        hard = tf.add_n([tf.cast(d > 0.0, tf.float32) for d in above]) / (self.levels - 1)
         if not training:  # what is exported: the staircase alone
             return hard
-        soft = tf.reduce_mean(tf.sigmoid(self.hardness * x), axis=-2)
+        soft = tf.add_n([tf.sigmoid(self.hardness * d) for d in above]) / (self.levels - 1)
         return hard + soft - tf.stop_gradient(soft)
 
     def get_config(self):
