@@ -197,6 +197,20 @@ def _int8_psnr(fd: keras.Model, frames: np.ndarray, tmp_path, name: str) -> floa
     return export.psnr(np.asarray(fd(frames)), output)
 
 
+def test_an_fd_with_output_levels_runs_on_tflite_micro_and_sends_only_its_levels(tmp_path):
+    from tflite_export import convert, fd_source, micro
+
+    keras.utils.set_random_seed(0)
+    fd = degradation.build_degradation(ModelConfig("mcu", fd_width=0.5, fd_residual_blocks=1, fd_levels=4))
+    frames = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
+    fixed = fd_source.at_size(fd, frames.shape[1:], str(tmp_path / "levels"))
+    model = convert.convert(fixed, "int8", [frames])
+    assert micro.unsupported_ops(model) == []  # one 4-D comparison per threshold
+    output = TFLiteFrameFilter.from_bytes(model).run([frames])
+    distance_to_a_level = np.abs(output * 3 - np.round(output * 3)) / 3
+    assert distance_to_a_level.max() < 0.01 and len(np.unique(np.round(output * 3))) > 1
+
+
 def test_channel_equalisation_keeps_fd_and_what_int8_loses_at_the_instance_norm(tmp_path):
     """Channels of unequal spread and offset feeding the instance norm: rescaled to unit
     spread and zero mean, fD computes the same, and int8 rounds the norm's input far less."""
