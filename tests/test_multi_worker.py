@@ -96,11 +96,9 @@ def _distance(a: str, b: str) -> float:
 
 def _assert_same_training(checkpoint: str, reference: str) -> None:
     """Adam amplifies float round-off (summation order) over the steps, so the bound is
-    0.5 % of the weight norm (67.7). Measured without pretraining: two workers against one
-    process 0.0095, one process resuming their checkpoint 0.0079. With pretraining (nine
-    more steps) the same pairs measured 0.130 and 0.068, one process against itself with 2
-    threads instead of 1 0.003, and a real difference landed farther: unsynchronised batch
-    statistics ended 1.0 away."""
+    0.5 % of the weight norm (67.7). Measured: two workers against one process 0.0095, one
+    process resuming their checkpoint 0.0079; a real difference lands farther
+    (unsynchronised batch statistics ended 1.0 away, docs/distributed.md)."""
     norm = float(np.sqrt(sum(np.sum(w ** 2) for w in _weights(reference).values())))
     distance = _distance(checkpoint, reference)
     assert distance <= 5e-3 * norm, (distance, norm)

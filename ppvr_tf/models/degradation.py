@@ -125,7 +125,8 @@ class OutputLevels(layers.Layer):
     def call(self, x, training=False):
         # one frame-shaped step per threshold, not one (..., levels - 1, channels) tensor:
         # TFLite Micro's kernels take at most 4-D tensors
-        above = [tf.cast(x, tf.float32) - self.thresholds[i] for i in range(self.levels - 1)]
+        x = tf.cast(x, tf.float32)
+        above = [x - self.thresholds[i] for i in range(self.levels - 1)]
         hard = tf.add_n([tf.cast(d > 0.0, tf.float32) for d in above]) / (self.levels - 1)
         if not training:  # what is exported: the staircase alone
             return hard
