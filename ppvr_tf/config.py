@@ -35,8 +35,8 @@ class ModelConfig:
     fd_width: float = option(1.0, "Channel multiplier of the transformer fD.")
     fd_residual_blocks: int = option(5, "Residual blocks of the transformer fD.")
     fd_grayscale: bool = option(False, "fD output converted to gray (the paper's SBU runs).")
-    fd_skip: bool = option(False, "Transformer fD: fD(x) = clip(x + delta(x), 0, 1), starting as the identity "
-                           "(not the paper's; its fD cannot be the identity).")
+    fd_skip: bool = option(False, "Transformer and mcu fD: fD(x) = clip(x + delta(x), 0, 1), starting as the "
+                           "identity (not the paper's; its fD cannot be the identity).")
     fd_logit_bound: float = option(0.0, "mcu fD: a penalty keeps its output logits within about +-bound "
                                    "(0: none), so that int8 keeps the output's fidelity.")
     fd_levels: int = option(0, "Transformer and mcu fD: each output channel leaves the camera as one of this many "
@@ -147,11 +147,11 @@ def validate(cfg: ExperimentConfig) -> None:
     _one_of("degradation", m.degradation, degradation.LEARNED.names() + baselines.FIXED.names())
     _one_of("target_model", m.target_model, target.TARGETS.names())
     _validate_baseline(m)
-    if m.fd_skip and m.degradation in ("mcu", "bdq"):  # the raw video and fixed baselines learn nothing
-        raise ConfigError("fd_skip", f"only the transformer fD has an input skip, not {m.degradation!r}")
-    if m.fd_logit_bound < 0 or (m.fd_logit_bound and m.degradation != "mcu"):
-        raise ConfigError("fd_logit_bound", f"a non-negative bound for the mcu fD, got {m.fd_logit_bound} "
-                                            f"for {m.degradation!r}")
+    if m.fd_skip and m.degradation == "bdq":  # the raw video and fixed baselines learn nothing
+        raise ConfigError("fd_skip", "only the transformer and mcu fDs have an input skip, not 'bdq'")
+    if m.fd_logit_bound < 0 or (m.fd_logit_bound and (m.degradation != "mcu" or m.fd_skip)):
+        raise ConfigError("fd_logit_bound", f"a non-negative bound for the mcu fD's sigmoid (none with --fd_skip), "
+                                            f"got {m.fd_logit_bound} for {m.degradation!r}")
     if m.fd_levels and (m.fd_levels < 2 or m.degradation not in ("transformer", "mcu")):
         raise ConfigError("fd_levels", f"at least 2 levels, for the transformer or mcu fD; got {m.fd_levels} "
                                        f"for {m.degradation!r}")

@@ -56,7 +56,9 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"model": ModelConfig(budget_family="cnn", degradation="downsample", downsample_rate=0)}, "downsample_rate"),
     ({"model": ModelConfig(budget_family="cnn", degradation="blur", blur_sigma=0.0)}, "blur_sigma"),
     ({"model": ModelConfig(budget_family="cnn", motion_thresholds=(0.2, 0.1))}, "motion_thresholds"),
-    ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_skip=True)}, "fd_skip"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="bdq", fd_skip=True)}, "fd_skip"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_skip=True, fd_logit_bound=6.0)},
+     "fd_logit_bound"),  # with the skip there is no sigmoid to bound
     ({"model": ModelConfig(budget_family="cnn", fd_logit_bound=8.0)}, "fd_logit_bound"),  # the transformer fD
     ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_logit_bound=-1.0)}, "fd_logit_bound"),
     ({"model": ModelConfig(budget_family="cnn", fd_levels=1)}, "fd_levels"),

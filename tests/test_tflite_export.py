@@ -269,3 +269,22 @@ def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_
     assert metadata["int8_method"] == best and metadata["input"]["shape"] == [1, 16, 16, 3]
     assert report["passed"] == (report["micro_int8_vs_float"]["psnr_db"] >= bar
                                 and report["litert_int8_vs_float"]["psnr_db"] >= bar)
+
+
+def test_the_mcu_fd_with_its_input_skip_runs_on_tflite_micro(tmp_path):
+    """clip(x + Δ(x), 0, 1) becomes an ADD whose int8 output range is the clip: TFLite
+    Micro has every op, and int8 keeps the float fD."""
+    from tflite_export import convert, fd_source, micro
+
+    keras.utils.set_random_seed(0)
+    fd = degradation.build_degradation(ModelConfig("mcu", fd_width=0.5, fd_residual_blocks=1, fd_skip=True))
+    for variable in fd.trainable_variables:  # Δ away from its zero start
+        variable.assign(variable + np.random.default_rng(2).normal(0, 0.05, variable.shape))
+    frames = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
+    fixed = fd_source.at_size(fd, frames.shape[1:], str(tmp_path / "skip"))
+    model = convert.convert(fixed, "int8", [frames])
+    assert micro.unsupported_ops(model) == [] and "ADD" in model_info.op_names(interpreter(model))
+    output = TFLiteFrameFilter.from_bytes(model).run([frames])
+    float_output = np.asarray(fd(frames))
+    assert np.abs(float_output - frames).mean() > 0.01  # Δ does something
+    assert export.psnr(float_output, output) >= export.PSNR_BAR_DB

@@ -202,12 +202,16 @@ def transformer_net(width: float = 1.0, residual_blocks: int = 5, grayscale: boo
     x = _conv_norm(x, c1, 3, stride=2, transpose=True)
     to_rgb = RowwiseConv2D if fast_conv_enabled(fast_conv) else layers.Conv2D  # fast_conv.py: why
     if skip:
-        delta = to_rgb(3, 9, padding="same", use_bias=False, kernel_initializer="zeros")(x)
-        x = layers.ReLU(max_value=1.0, name="to_unit_range")(layers.Add()([frames, delta]))
+        x = _clipped_sum(frames, to_rgb(3, 9, padding="same", use_bias=False, kernel_initializer="zeros")(x))
     else:
         x = InstanceNorm()(to_rgb(3, 9, padding="same", use_bias=False)(x))
         x = UnitTanh(name="to_unit_range")(x)
     return keras.Model(frames, _output(x, levels, grayscale), name=name)
+
+
+def _clipped_sum(frames, delta):
+    """The input skip's output, clip(x + Δ, 0, 1): what Δ pushes out of range is gone."""
+    return layers.ReLU(max_value=1.0, name="to_unit_range")(layers.Add()([frames, delta]))
 
 
 def _output(x, levels: int, grayscale: bool):
@@ -224,14 +228,15 @@ def _separable_block(x, filters: int):
     return layers.Add()([x, y])
 
 
-def _upsample(x, filters: int, activation: str | None = "relu", activity_regularizer=None):
+def _upsample(x, filters: int, activation: str | None = "relu", activity_regularizer=None,
+              kernel_initializer: str = "glorot_uniform"):
     """x2 up: 1x1 conv to ``filters`` at the low resolution, nearest-neighbour resize, then
     a depthwise 3x3. A transposed conv would do the same job, but TFLite Micro's int8
     TRANSPOSE_CONV keeps an int32 copy of its whole output as scratch (4x the arena)."""
     x = layers.Conv2D(filters, 1)(x)
     x = NearestUpsample2x()(x)
-    return layers.DepthwiseConv2D(3, padding="same", activation=activation,
-                                  activity_regularizer=activity_regularizer)(x)
+    return layers.DepthwiseConv2D(3, padding="same", activation=activation, activity_regularizer=activity_regularizer,
+                                  depthwise_initializer=kernel_initializer)(x)
 
 
 class LogitBound(keras.regularizers.Regularizer):
@@ -254,7 +259,8 @@ class LogitBound(keras.regularizers.Regularizer):
 
 
 def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,
-            logit_bound: float = 0.0, levels: int = 0, name: str = "fd_mcu") -> keras.Model:
+            logit_bound: float = 0.0, levels: int = 0, skip: bool = False,
+            name: str = "fd_mcu") -> keras.Model:
     """An fD for microcontroller cameras: about 8 MMAC and 10 k weights per 112x112 frame.
 
     The paper's fD (1.9 GMAC per frame) keeps full resolution through 9x9 convs and
@@ -268,6 +274,8 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     than on LiteRT (measured: 150 int8 steps apart). Output sigmoid(x) = tanh(x/2) *
     0.5 + 0.5, the paper's range in one full-resolution op; ``logit_bound`` > 0 adds
     ``LogitBound`` on its input to the losses fD trains with; ``levels`` > 0, ``OutputLevels``.
+    ``skip``: fD(x) = clip(x + Δ(x), 0, 1) as the transformer's, Δ the last depthwise conv
+    starting at zero, in place of the sigmoid (one ADD and a clip on the device).
     Frame sides: multiples of 4.
     """
     c1, c2 = (max(4, int(round(c * width))) for c in (16, 32))
@@ -281,9 +289,13 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     for _ in range(blocks_per_stage):
         quarter = _separable_block(quarter, c2)
     x = layers.Add()([_upsample(quarter, c1), half])
-    logits = _upsample(x, 3, activation=None,
-                       activity_regularizer=LogitBound(logit_bound) if logit_bound else None)
-    x = layers.Activation("sigmoid", name="to_unit_range")(logits)
+    if skip:
+        delta = _upsample(x, 3, activation=None, kernel_initializer="zeros")
+        x = _clipped_sum(frames, delta)
+    else:
+        logits = _upsample(x, 3, activation=None,
+                           activity_regularizer=LogitBound(logit_bound) if logit_bound else None)
+        x = layers.Activation("sigmoid", name="to_unit_range")(logits)
     return keras.Model(frames, _output(x, levels, grayscale), name=name)
 
 
@@ -309,7 +321,7 @@ def _transformer(m) -> keras.Model:
 @LEARNED.register("mcu")
 def _mcu(m) -> keras.Model:
     """For microcontrollers; ``m.fd_residual_blocks`` is per stage."""
-    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound, m.fd_levels)
+    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound, m.fd_levels, m.fd_skip)
 
 
 @LEARNED.register("bdq")
