@@ -229,14 +229,14 @@ def _separable_block(x, filters: int):
 
 
 def _upsample(x, filters: int, activation: str | None = "relu", activity_regularizer=None,
-              kernel_initializer: str = "glorot_uniform"):
+              kernel_initializer: str = "glorot_uniform", use_bias: bool = True):
     """x2 up: 1x1 conv to ``filters`` at the low resolution, nearest-neighbour resize, then
     a depthwise 3x3. A transposed conv would do the same job, but TFLite Micro's int8
     TRANSPOSE_CONV keeps an int32 copy of its whole output as scratch (4x the arena)."""
     x = layers.Conv2D(filters, 1)(x)
     x = NearestUpsample2x()(x)
     return layers.DepthwiseConv2D(3, padding="same", activation=activation, activity_regularizer=activity_regularizer,
-                                  depthwise_initializer=kernel_initializer)(x)
+                                  depthwise_initializer=kernel_initializer, use_bias=use_bias)(x)
 
 
 class LogitBound(keras.regularizers.Regularizer):
@@ -290,7 +290,9 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
         quarter = _separable_block(quarter, c2)
     x = layers.Add()([_upsample(quarter, c1), half])
     if skip:
-        delta = _upsample(x, 3, activation=None, kernel_initializer="zeros")
+        # no bias on Δ, as the transformer's: with one, grappler fuses bias, ADD and ReLU
+        # into a node it then rejects ("empty op name", printed on every trace)
+        delta = _upsample(x, 3, activation=None, kernel_initializer="zeros", use_bias=False)
         x = _clipped_sum(frames, delta)
     else:
         logits = _upsample(x, 3, activation=None,
