@@ -189,22 +189,25 @@ def test_the_tf_keras_mirror_for_quantisation_aware_training_is_the_same_fd(kind
     assert os.environ.get("TF_USE_LEGACY_KERAS") is None  # tfmot's switch stays inside qat.py
 
 
-def _int8_psnr(fd: keras.Model, frames: np.ndarray, tmp_path, name: str) -> float:
+def _int8(fd: keras.Model, frames: np.ndarray, tmp_path, name: str) -> bytes:
+    """fD as the export converts it: fixed at the frames' size, int8 calibrated on them."""
     from tflite_export import convert, fd_source
 
-    fixed = fd_source.at_size(fd, frames.shape[1:], str(tmp_path / name))
-    output = TFLiteFrameFilter.from_bytes(convert.convert(fixed, "int8", [frames])).run([frames])
+    return convert.convert(fd_source.at_size(fd, frames.shape[1:], str(tmp_path / name)), "int8", [frames])
+
+
+def _int8_psnr(fd: keras.Model, frames: np.ndarray, tmp_path, name: str) -> float:
+    output = TFLiteFrameFilter.from_bytes(_int8(fd, frames, tmp_path, name)).run([frames])
     return export.psnr(np.asarray(fd(frames)), output)
 
 
 def test_an_fd_with_output_levels_runs_on_tflite_micro_and_sends_only_its_levels(tmp_path):
-    from tflite_export import convert, fd_source, micro
+    from tflite_export import micro
 
     keras.utils.set_random_seed(0)
     fd = degradation.build_degradation(ModelConfig("mcu", fd_width=0.5, fd_residual_blocks=1, fd_levels=4))
     frames = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
-    fixed = fd_source.at_size(fd, frames.shape[1:], str(tmp_path / "levels"))
-    model = convert.convert(fixed, "int8", [frames])
+    model = _int8(fd, frames, tmp_path, "levels")
     assert micro.unsupported_ops(model) == []  # one 4-D comparison per threshold
     output = TFLiteFrameFilter.from_bytes(model).run([frames])
     distance_to_a_level = np.abs(output * 3 - np.round(output * 3)) / 3
@@ -274,15 +277,14 @@ def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_
 def test_the_mcu_fd_with_its_input_skip_runs_on_tflite_micro(tmp_path):
     """clip(x + Δ(x), 0, 1) becomes an ADD whose int8 output range is the clip: TFLite
     Micro has every op, and int8 keeps the float fD."""
-    from tflite_export import convert, fd_source, micro
+    from tflite_export import micro
 
     keras.utils.set_random_seed(0)
     fd = degradation.build_degradation(ModelConfig("mcu", fd_width=0.5, fd_residual_blocks=1, fd_skip=True))
     for variable in fd.trainable_variables:  # Δ away from its zero start
         variable.assign(variable + np.random.default_rng(2).normal(0, 0.05, variable.shape))
     frames = np.random.default_rng(0).random((8, 16, 16, 3)).astype(np.float32)
-    fixed = fd_source.at_size(fd, frames.shape[1:], str(tmp_path / "skip"))
-    model = convert.convert(fixed, "int8", [frames])
+    model = _int8(fd, frames, tmp_path, "skip")
     assert micro.unsupported_ops(model) == [] and "ADD" in model_info.op_names(interpreter(model))
     output = TFLiteFrameFilter.from_bytes(model).run([frames])
     float_output = np.asarray(fd(frames))
