@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -189,6 +190,18 @@ def test_the_tf_keras_mirror_for_quantisation_aware_training_is_the_same_fd(kind
     assert os.environ.get("TF_USE_LEGACY_KERAS") is None  # tfmot's switch stays inside qat.py
 
 
+@pytest.mark.parametrize("level, shown", [("2", False), ("0", True)])
+def test_the_converters_cpp_lines_reach_the_console_only_when_asked(level, shown, tmp_path, capfd, monkeypatch):
+    """The int8 quantiser prints a C++ line per conversion; TF_CPP_MIN_LOG_LEVEL=0 brings it back."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", level)
+    keras.utils.set_random_seed(0)
+    fd = degradation.mcu_net(width=0.5, blocks_per_stage=1)
+    capfd.readouterr()
+    _int8(fd, np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32), tmp_path, "fd")
+    printed = capfd.readouterr()
+    assert ("fully_quantize" in printed.out + printed.err) == shown
+
+
 def _int8(fd: keras.Model, frames: np.ndarray, tmp_path, name: str) -> bytes:
     """fD as the export converts it: fixed at the frames' size, int8 calibrated on them."""
     from tflite_export import convert, fd_source
@@ -255,13 +268,28 @@ def test_the_int8_trace_follows_the_error_op_by_op_to_the_output(tmp_path):
     assert rows[-1]["op"] == "LOGISTIC" and abs(rows[-1]["snr_db"] - output_snr) < 0.1
 
 
-def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_bar(exported, tmp_path):
+def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_bar(exported, tmp_path, caplog):
     """A bar post-training int8 cannot reach sends the export through tfmot: both int8
-    models are reported, the better one is written, and TFLite Micro runs it."""
+    models are reported, the better one is written, and TFLite Micro runs it. The console
+    shows each phase and each fine-tuning epoch with the time left."""
     source, _, first = exported
     bar = first["int8_post_training"]["psnr_db"] + 1.0
-    report = export.run(source, str(tmp_path / "out"), calibration_frames=64, verification_frames=32,
-                        qat_frames=128, qat_epochs=4, psnr_bar_db=bar)
+    from absl import logging as absl_logging
+
+    caplog.set_level(logging.INFO)
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)  # as the entry points run
+    try:
+        report = export.run(source, str(tmp_path / "out"), calibration_frames=64, verification_frames=32,
+                            qat_frames=128, qat_epochs=4, psnr_bar_db=bar)
+    finally:
+        absl_logging.set_verbosity(verbosity)
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line for line in lines if line.startswith("converting: ")] == ["converting: float32",
+                                                                          "converting: float16", "converting: int8"]
+    epochs = [line for line in lines if line.startswith("quantisation-aware fine-tuning: epoch ")]
+    assert [line.split()[3] for line in epochs] == ["1/4", "2/4", "3/4", "4/4"] and "left]" in epochs[-1]
+    assert any(line.startswith("TFLite Micro: ") for line in lines)
     post, aware = report["int8_post_training"], report["int8_quantisation_aware"]
     assert post == first["int8_post_training"] and aware["epochs"] == 4 and aware["frames"] == 128
     best = "quantisation_aware" if aware["psnr_db"] > post["psnr_db"] else "post_training"
@@ -272,6 +300,9 @@ def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_
     assert metadata["int8_method"] == best and metadata["input"]["shape"] == [1, 16, 16, 3]
     assert report["passed"] == (report["micro_int8_vs_float"]["psnr_db"] >= bar
                                 and report["litert_int8_vs_float"]["psnr_db"] >= bar)
+    shown = export.summary(report, metadata)
+    assert f"{report['litert_int8_vs_float']['psnr_db']:.2f} dB PSNR through LiteRT" in shown
+    assert f"{metadata['model_bytes']:,} B of int8 flatbuffer" in shown and shown.startswith(f"int8 ({best.replace('_', '-')})")
 
 
 def test_the_mcu_fd_with_its_input_skip_runs_on_tflite_micro(tmp_path):

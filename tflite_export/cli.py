@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 
@@ -50,7 +51,7 @@ def main(argv: list[str]) -> None:
                                 psnr_bar_db=F.psnr_bar_db, input_size=input_size, input_format=F.input_format)
         except (export.ExportError, DataError, FileNotFoundError, ValueError) as error:
             sys.exit(f"ppvr-export: {error}")
-    print(json.dumps(report, indent=2))
+    print(export.summary(report, json.load(open(os.path.join(F.out_dir, "metadata.json")))))
     if not report["passed"]:
         sys.exit(f"ppvr-export: int8 fidelity below {F.psnr_bar_db} dB PSNR (see {F.out_dir}/verification.json)")
 

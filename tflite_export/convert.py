@@ -6,6 +6,8 @@ from typing import Iterable
 import numpy as np
 import tensorflow as tf
 
+from ppvr_tf.cli.runtime import cpp_quiet
+
 KINDS = ("float32", "float16", "int8")
 
 
@@ -29,7 +31,8 @@ def convert(saved_model_dir: str, kind: str, calibration: list[np.ndarray] | Non
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    with cpp_quiet():  # its errors come back as a ConverterError
+        return converter.convert()
 
 
 def _one_by_one(inputs: list[np.ndarray]) -> Iterable[list[np.ndarray]]:

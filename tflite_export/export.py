@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from ppvr_tf import experiment
 from ppvr_tf.evaluation.litert_fd import TFLiteFrameFilter, interpreter, io_details
@@ -128,6 +129,8 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         fd_source.check_size(cfg, *shape[:2])
         if pairs and input_format == "gray":
             raise ExportError("--input_format=gray: an fD over clips (BDQ) takes RGB frames")
+    logging.info("fD at %dx%d %s; int8 calibrated on %d training frames, checked on %d test frames",
+                 shape[0], shape[1], input_format, calibration_frames, verification_frames)
     dataset = experiment.load_dataset(cfg)
     calibration = as_sensor(samples_of(dataset.train, calibration_frames, seed, pairs), shape)
     held_out = as_sensor(samples_of(dataset.test, verification_frames, seed + 1, pairs), shape)
@@ -143,12 +146,18 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
             fixed = fd_source.fixed_batch(saved_model_dir, shape, frame_dir)
         else:  # the same function, in the form int8 keeps best
             fixed = fd_source.at_size(equalise.equalised(fd, as_rgb(calibration[0])), shape, frame_dir)
-        models = {kind: convert.convert(fixed, kind, calibration) for kind in convert.KINDS}
+        models = {}
+        for kind in convert.KINDS:
+            logging.info("converting: %s", kind)
+            models[kind] = convert.convert(fixed, kind, calibration)
         int8_output = TFLiteFrameFilter.from_bytes(models["int8"]).run(held_out)
         post_training = fidelity(reference, int8_output)
+        logging.info("int8, post-training: %.2f dB PSNR against the float fD (bar %.1f dB)",
+                     post_training["psnr_db"], psnr_bar_db)
         report["int8_post_training"] = post_training
         report["int8_method"] = "post_training"
         if qat == "always" or (qat == "auto" and post_training["psnr_db"] < psnr_bar_db):
+            logging.info("quantisation-aware fine-tuning: %d epochs on %d training frames", qat_epochs, qat_frames)
             try:
                 if pairs or fd is None:
                     raise ExportError("quantisation-aware fine-tuning needs a per-frame fD that ppvr_tf "
@@ -161,7 +170,9 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
                 if qat == "always":
                     raise
                 report["int8_quantisation_aware"] = {"error": str(error)}
+                logging.warning("quantisation-aware fine-tuning: %s", error)
             else:
+                logging.info("int8, quantisation-aware: %.2f dB PSNR", report["int8_quantisation_aware"]["psnr_db"])
                 if report["int8_quantisation_aware"]["psnr_db"] > post_training["psnr_db"]:
                     models["int8"], int8_output, report["int8_method"] = tuned, tuned_output, "quantisation_aware"
     int8 = interpreter(models["int8"])
@@ -181,6 +192,7 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
         atomic_write_text(os.path.join(out_dir, "verification.json"), json.dumps(report, indent=2))
         raise ExportError(f"not exported: TFLite Micro lacks {', '.join(report['unsupported_ops'])} "
                           f"(report: {out_dir}/verification.json)")
+    logging.info("TFLite Micro: the smallest arena, then the int8 model on the test frames")
     first = [x[0] for x in held_out]
     recorded = micro.recorded_arena_bytes(models["int8"], first, io)
     arena = micro.arena_bytes(models["int8"], first, io, recorded)
@@ -195,6 +207,15 @@ def run(saved_model_dir: str, out_dir: str, calibration_frames: int = 200,
     metadata["arena_bytes"] = arena
     _write(out_dir, models, metadata, report)
     return report
+
+
+def summary(report: dict, metadata: dict) -> str:
+    """What the export gave, in two lines (every number: verification.json, metadata.json)."""
+    return (f"int8 ({report['int8_method'].replace('_', '-')}) against the float fD: "
+            f"{report['litert_int8_vs_float']['psnr_db']:.2f} dB PSNR through LiteRT, "
+            f"{report['micro_int8_vs_float']['psnr_db']:.2f} dB on TFLite Micro (bar {report['psnr_bar_db']:.1f} dB)\n"
+            f"{'x'.join(map(str, metadata['frame_shape']))}: {metadata['macs_per_frame'] / 1e6:.2f} M MAC per frame, "
+            f"{metadata['model_bytes']:,} B of int8 flatbuffer, TFLite Micro arena {metadata['arena_bytes']:,} B")
 
 
 def _quantisation_aware(fd, frames: np.ndarray, epochs: int, learning_rate: float, shape: tuple,

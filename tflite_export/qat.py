@@ -14,14 +14,17 @@ are copied, and the mirror must reproduce the original before fine-tuning starts
 from __future__ import annotations
 
 import os
+import time
 from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tf_keras
+from absl import logging
 
 from ppvr_tf.models import degradation
+from ppvr_tf.training.callbacks import clock
 from tflite_export.fd_source import sensor_to_rgb
 
 _legacy_keras = os.environ.get("TF_USE_LEGACY_KERAS")
@@ -176,8 +179,22 @@ def quantised(model: tf_keras.Model) -> tf_keras.Model:
         return _Q.quantize_apply(annotated)
 
 
+class _EpochLines(tf_keras.callbacks.Callback):
+    """One line per epoch: which, the loss, the time so far and the time left."""
+
+    def __init__(self, epochs: int, write: Callable[[str], None]):
+        super().__init__()
+        self.epochs, self.write, self.started = epochs, write, time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.monotonic() - self.started
+        left = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
+        self.write(f"quantisation-aware fine-tuning: epoch {epoch + 1}/{self.epochs}  loss {(logs or {})['loss']:.3g}"
+                   f"  [{clock(elapsed)}, ~{clock(left)} left]")
+
+
 def fine_tune(fd: keras.Model, frames: np.ndarray, epochs: int = 8, batch_size: int = 32,
-              learning_rate: float = 1e-4, verbose: int = 2) -> tf_keras.Model:
+              learning_rate: float = 1e-4, write: Callable[[str], None] = logging.info) -> tf_keras.Model:
     """Fits the fake-quantised mirror of ``fd`` to ``fd``'s own outputs on ``frames``."""
     teacher = np.asarray(fd.predict(frames, batch_size=64, verbose=0), np.float32)
     twin = mirror(fd)
@@ -186,7 +203,8 @@ def fine_tune(fd: keras.Model, frames: np.ndarray, epochs: int = 8, batch_size: 
         raise QATError(f"the tf_keras mirror of {fd.name} differs from it by {gap:.2e}")
     student = quantised(twin)
     student.compile(tf_keras.optimizers.Adam(learning_rate), loss="mse")
-    student.fit(frames, teacher, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
+    student.fit(frames, teacher, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+                callbacks=[_EpochLines(epochs, write)])
     return student
 
 

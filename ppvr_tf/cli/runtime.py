@@ -41,6 +41,17 @@ class _ShortFormatter(logging.Formatter):
 
 
 @contextlib.contextmanager
+def cpp_quiet() -> Iterator[None]:
+    """TensorFlow's C++ lines written inside the block (the TFLite converter's quantiser
+    prints one per conversion) go nowhere, unless ``TF_CPP_MIN_LOG_LEVEL=0``."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        yield
+    else:
+        with _stderr_to_devnull():
+            yield
+
+
+@contextlib.contextmanager
 def _stderr_to_devnull() -> Iterator[None]:
     """File descriptor 2 points at /dev/null inside the block (C++ code writes there
     directly, around Python's sys.stderr)."""
