@@ -36,6 +36,19 @@ TINY = synthetic.SyntheticConfig(num_frames=4, height=16, width=16, train_clips=
                                  test_clips=16, num_identities=4)
 
 
+@pytest.fixture
+def shown_lines(caplog):
+    """The INFO lines the library logs, as the entry points show them (absl's verbosity is
+    WARNING until an entry point parses its flags): call it for the messages so far."""
+    from absl import logging as absl_logging
+
+    caplog.set_level("INFO")
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)
+    yield lambda: [record.getMessage() for record in caplog.records]
+    absl_logging.set_verbosity(verbosity)
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset() -> pipeline.Dataset:
     return pipeline.load_synthetic(TINY)

@@ -49,11 +49,15 @@ def temporal(clip_shape, outputs):
 
 
 @pytest.mark.parametrize("fd", ["raw", "channels swapped"])
-def test_every_attack_beats_chance_on_raw_clips_and_through_an_invertible_fd(dataset, raw_attackers, fd):
+def test_every_attack_beats_chance_on_raw_clips_and_through_an_invertible_fd(dataset, raw_attackers, fd,
+                                                                             shown_lines):
     with two_fold.deterministic_ops():
         results, inversion = attacks.run_suite(attacks.ATTACKS, views(dataset, INVERTIBLE[fd]), ("cnn@0.5",), [1],
                                                FIT, temporal, raw_attackers, fd)
     assert [r.kind for r in results] == ["scratch", "temporal", "pretrained", "reconstruction", "reconstruction"]
+    counters = [line.split("[")[-1] for line in shown_lines() if "): training seed " in line]
+    assert [c.split(",")[0].rstrip("]") for c in counters] == [f"model {k} of 5" for k in range(1, 6)]
+    assert all(c.endswith(" left]") for c in counters[1:])
     for r in results:
         assert r.score > CHANCE + 0.25, (r.name, r.score)
         assert r.scores == [round(r.score, 4)] == [r.mean]

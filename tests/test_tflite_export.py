@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -268,23 +267,15 @@ def test_the_int8_trace_follows_the_error_op_by_op_to_the_output(tmp_path):
     assert rows[-1]["op"] == "LOGISTIC" and abs(rows[-1]["snr_db"] - output_snr) < 0.1
 
 
-def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_bar(exported, tmp_path, caplog):
+def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_bar(exported, tmp_path, shown_lines):
     """A bar post-training int8 cannot reach sends the export through tfmot: both int8
     models are reported, the better one is written, and TFLite Micro runs it. The console
     shows each phase and each fine-tuning epoch with the time left."""
     source, _, first = exported
     bar = first["int8_post_training"]["psnr_db"] + 1.0
-    from absl import logging as absl_logging
-
-    caplog.set_level(logging.INFO)
-    verbosity = absl_logging.get_verbosity()
-    absl_logging.set_verbosity(absl_logging.INFO)  # as the entry points run
-    try:
-        report = export.run(source, str(tmp_path / "out"), calibration_frames=64, verification_frames=32,
-                            qat_frames=128, qat_epochs=4, psnr_bar_db=bar)
-    finally:
-        absl_logging.set_verbosity(verbosity)
-    lines = [r.getMessage() for r in caplog.records]
+    report = export.run(source, str(tmp_path / "out"), calibration_frames=64, verification_frames=32,
+                        qat_frames=128, qat_epochs=4, psnr_bar_db=bar)
+    lines = shown_lines()
     assert [line for line in lines if line.startswith("converting: ")] == ["converting: float32",
                                                                           "converting: float16", "converting: int8"]
     epochs = [line for line in lines if line.startswith("quantisation-aware fine-tuning: epoch ")]

@@ -35,6 +35,7 @@ from ppvr_tf.evaluation.raw_cache import RawCache
 from ppvr_tf.io_utils import atomic_save_weights
 from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.models.inversion import inversion_network
+from ppvr_tf.training.callbacks import clock
 from ppvr_tf.training.losses import budget_loss
 
 ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")
@@ -117,19 +118,20 @@ def run_suite(suite: tuple[str, ...], views: Views, names: tuple[str, ...], seed
     """The results of the attacks in ``suite`` (reconstruction gives two: as is and
     fine-tuned), and the inversion network g if the reconstruction attack ran."""
     results, inversion = [], None
+    pace = _Pace(_fits(suite, views, names, seeds))
     for attack in suite:
         if attack == "scratch":
-            found = [_scratch(n, i, views, seeds, fit, raw_attackers) for i, n in enumerate(names)]
+            found = [_scratch(n, i, views, seeds, fit, raw_attackers, pace) for i, n in enumerate(names)]
         elif attack == "temporal" and not _has_motion(views):
             logging.warning("[%s] attack temporal skipped: the privacy training clips are single images "
                             "(%s), there is no motion to learn from", label, views.degraded["train"].shape[1:])
             found = []
         elif attack == "temporal":
-            found = [_temporal(views, seeds, fit, temporal_factory)]
+            found = [_temporal(views, seeds, fit, temporal_factory, pace)]
         elif attack == "pretrained":
-            found = [_pretrained(names[0], views, seeds, fit, raw_attackers)]
+            found = [_pretrained(names[0], views, seeds, fit, raw_attackers, pace)]
         elif attack == "reconstruction":
-            found, inversion = _reconstruction(names[0], views, seeds, fit, raw_attackers)
+            found, inversion = _reconstruction(names[0], views, seeds, fit, raw_attackers, pace)
         else:
             raise ValueError(f"unknown attack {attack!r}; attacks: {', '.join(ATTACKS)}")
         for r in found:
@@ -140,7 +142,29 @@ def run_suite(suite: tuple[str, ...], views: Views, names: tuple[str, ...], seed
     return results, inversion
 
 
-def _scratch(name, index, views, seeds, fit, raw_attackers) -> AttackResult:
+class _Pace:
+    """Counts the attack models of a suite as they start, and estimates from the pace so far
+    how long the rest will take (the models differ in cost: an estimate, marked ~)."""
+
+    def __init__(self, total: int):
+        self.total, self.started, self.count = total, time.time(), 0
+
+    def next(self) -> str:
+        self.count += 1
+        if self.count == 1:
+            return f"model 1 of {self.total}"
+        elapsed = time.time() - self.started
+        left = elapsed / (self.count - 1) * (self.total - self.count + 1)
+        return f"model {self.count} of {self.total}, {clock(elapsed)} so far, ~{clock(left)} left"
+
+
+def _fits(suite: tuple[str, ...], views: Views, names: tuple[str, ...], seeds: list[int]) -> int:
+    """How many attack models ``run_suite`` judges (reconstruction: as is and fine-tuned)."""
+    per_seed = {"scratch": len(names), "temporal": int(_has_motion(views)), "pretrained": 1, "reconstruction": 2}
+    return len(seeds) * sum(per_seed.get(attack, 0) for attack in suite)
+
+
+def _scratch(name, index, views, seeds, fit, raw_attackers, pace) -> AttackResult:
     def one(seed):
         seed = seed + index
         if views.is_raw:  # the same model the pretrained attacks of this run start from
@@ -148,7 +172,7 @@ def _scratch(name, index, views, seeds, fit, raw_attackers) -> AttackResult:
         model = _attacker(name, views.task, views.degraded["train"].shape[1:], seed)
         return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit,
                          seed, fit.frames_per_clip)
-    return _judged(name, "scratch", views, seeds, one, fit.batch_size)
+    return _judged(name, "scratch", views, seeds, one, fit.batch_size, pace)
 
 
 def _has_motion(views: Views) -> bool:
@@ -158,15 +182,15 @@ def _has_motion(views: Views) -> bool:
     return len(frames) == 1 and frames.pop() > 1
 
 
-def _temporal(views, seeds, fit, factory) -> AttackResult:
+def _temporal(views, seeds, fit, factory, pace) -> AttackResult:
     def one(seed):
         keras.utils.set_random_seed(seed)
         model = factory(views.degraded["train"].shape[1:], views.task.outputs)
         return fit_model(model, _loss(views.task), _pair(views, "train"), _pair(views, "val"), fit, seed)
-    return _judged("c3d", "temporal", views, seeds, one, fit.batch_size)
+    return _judged("c3d", "temporal", views, seeds, one, fit.batch_size, pace)
 
 
-def _pretrained(name, views, seeds, fit, raw_attackers) -> AttackResult:
+def _pretrained(name, views, seeds, fit, raw_attackers, pace) -> AttackResult:
     train, val = _pair(views, "train"), _pair(views, "val")
     shape = views.raw["train"].shape[1:]
 
@@ -174,11 +198,11 @@ def _pretrained(name, views, seeds, fit, raw_attackers) -> AttackResult:
         model = raw_attackers.get(name, seed, views, fit)
         return fit_model(model, _loss(views.task), (_like(train[0], shape), train[1]),
                          (_like(val[0], shape), val[1]), fit, seed, fit.frames_per_clip)
-    return _judged(f"pretrained:{name}", "pretrained", views, seeds, one, fit.batch_size,
+    return _judged(f"pretrained:{name}", "pretrained", views, seeds, one, fit.batch_size, pace,
                    test=_like(views.degraded["test"], shape))
 
 
-def _reconstruction(name, views, seeds, fit, raw_attackers) -> tuple[list[AttackResult], keras.Model]:
+def _reconstruction(name, views, seeds, fit, raw_attackers, pace) -> tuple[list[AttackResult], keras.Model]:
     started = time.time()
     logging.info("  attack reconstruction: training the inversion network g on (fD(x), x) pairs")
     g = train_inversion(views, fit, seeds[0])
@@ -193,22 +217,23 @@ def _reconstruction(name, views, seeds, fit, raw_attackers) -> tuple[list[Attack
     def fine_tuned(seed):
         return fit_model(raw_attackers.get(name, seed, views, fit), _loss(views.task), _pair(seen, "train"),
                          _pair(seen, "val"), fit, seed, fit.frames_per_clip)
-    results = [_judged(f"reconstruction:{name}", "reconstruction", seen, seeds, as_is, fit.batch_size),
-               _judged(f"reconstruction+finetune:{name}", "reconstruction", seen, seeds, fine_tuned, fit.batch_size)]
+    results = [_judged(f"reconstruction:{name}", "reconstruction", seen, seeds, as_is, fit.batch_size, pace),
+               _judged(f"reconstruction+finetune:{name}", "reconstruction", seen, seeds, fine_tuned, fit.batch_size,
+                       pace)]
     for r in results:
         r.psnr_db = round(psnr, 2)
     results[0].seconds = round(results[0].seconds + inversion_seconds, 1)
     return results, g
 
 
-def _judged(name: str, kind: str, views: Views, seeds: list[int], train_one, batch_size: int,
+def _judged(name: str, kind: str, views: Views, seeds: list[int], train_one, batch_size: int, pace: _Pace,
             test: np.ndarray | None = None) -> AttackResult:
     """Trains one model per seed with ``train_one(seed)`` and scores each on the test split."""
     started = time.time()
     test = views.degraded["test"] if test is None else test
     runs = []
     for number, seed in enumerate(seeds, 1):
-        logging.info("  attack %s (%s): training seed %d of %d", name, kind, number, len(seeds))
+        logging.info("  attack %s (%s): training seed %d of %d  [%s]", name, kind, number, len(seeds), pace.next())
         runs.append(score(views.task, views.labels["test"], predict(train_one(seed), test, batch_size)))
     best, per_attribute, f1 = max(runs, key=lambda run: run[0])
     scores = [round(run[0], 4) for run in runs]
