@@ -234,6 +234,17 @@ def chance_levels(dataset: Dataset) -> dict:
     return result
 
 
+def blind_suite(dataset: Dataset, result: two_fold.TwoFoldResult, chance: float) -> dict:
+    """``{"worst_case_blind": x}``: the worst case that ``result``'s suite (its attacks and
+    seeds) would still show, 95 times in 100, on an fD that hides everything
+    (``metrics.best_of_blind_guessers``); {} for cMAP tasks."""
+    if dataset.budget_task.metric != "accuracy":
+        return {}
+    guessers = sum(len(a.scores) for a in result.attacks)
+    test_clips = len(dataset.privacy_splits[2].budget)
+    return {"worst_case_blind": metrics.best_of_blind_guessers(test_clips, chance, guessers)}
+
+
 def budget_task_name(cfg: ExperimentConfig) -> str:
     """What the attackers predict, e.g. ``identity`` or ``vispr:pa_hmdb51->pa_hmdb51``."""
     src = cfg.source
@@ -260,6 +271,7 @@ def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, targ
             frame_filter, dataset, cfg.eval, target=target_model, target_factory=factory, seed=cfg.seed,
             label="degraded", raw_attackers=raw_attackers)
     chance = chance_levels(dataset)
+    chance.update(blind_suite(dataset, learned, chance["budget_score"]))
     return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": run_kind,
             "degradation": describe(cfg), "method": cfg.schedule.method if run_kind == "learned" else None,
             "budget_task": budget_task_name(cfg), "budget_labels": list(dataset.budget_task.names),

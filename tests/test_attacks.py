@@ -115,6 +115,8 @@ def test_schema_2_round_trips_and_results_1_files_still_read(tmp_path):
     assert seeds.load(str(path))["worst_case_budget_score"] == 0.5
     table = reporting.summary_table(results)
     assert "worst case" in table and "0.500" in table and "reconstruction:cnn@0.5=0.500" in table
+    blind = reporting.summary_table({**results, "chance": {**results["chance"], "worst_case_blind": 0.375}})
+    assert "0.375" in blind.splitlines()[-1].split("worst case:")[0]  # the chance row's worst case
     old = {**results, "schema": "ppvr_tf.results/1", "degraded": {"target_accuracy": 0.9, "budget_score": 0.3,
                                                                  "attackers": [{"name": "cnn", "score": 0.3}]}}
     del old["warnings"]

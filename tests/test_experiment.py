@@ -18,7 +18,7 @@ import tensorflow as tf
 from conftest import ROOT, TINY
 from ppvr_tf import experiment
 from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig, validate
-from ppvr_tf.evaluation import attacks, raw_cache
+from ppvr_tf.evaluation import attacks, metrics, raw_cache
 from ppvr_tf.evaluation.two_fold import EvalConfig
 from ppvr_tf.export import saved_model
 from ppvr_tf.models import degradation
@@ -132,6 +132,13 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
     kinds = [a["kind"] for a in results["degraded"]["attacks"]]
     assert kinds == ["scratch", "scratch", "temporal", "pretrained", "reconstruction", "reconstruction"]
     assert all(a["psnr_db"] > 0 for a in results["degraded"]["attacks"] if a["kind"] == "reconstruction")
+    # 6 attacks x the smoke run's attacker seeds, each blind, on the test clips
+    guessers = sum(len(a["scores"]) for a in results["degraded"]["attacks"])
+    blind = results["chance"]["worst_case_blind"]
+    test_clips, chance = results["data"]["clips"]["test"], results["chance"]["budget_score"]
+    assert blind == metrics.best_of_blind_guessers(test_clips, chance, guessers)
+    chance_row = next(line for line in run.stdout.splitlines() if line.startswith("chance "))
+    assert blind > chance and f"{blind:.3f}" in chance_row
     for name in ("tradeoff.png", "frames.png", "saved_model/degradation/saved_model.pb",
                  "saved_model/target/saved_model.pb", "config.json"):
         assert os.path.exists(os.path.join(workdir, name)), name

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from ppvr_tf.evaluation import metrics
 
@@ -53,3 +54,17 @@ def test_missing_annotations_are_left_out_of_ap_and_losses():
     assert math.isclose(float(losses.budget_loss(task, labels, logits)), float(expected.mean()), rel_tol=1e-5)
     hits = ((scores > 0.5) == (labels == 1))[kept]
     assert math.isclose(float(losses.budget_accuracy(task, labels, logits)), float(hits.mean()), rel_tol=1e-6)
+
+
+def test_the_best_of_blind_guessers_is_the_quantile_of_their_maximum():
+    """kth_dev's test split: 192 clips, 12 people; the suite: 6 attacks x 3 seeds."""
+    rng = np.random.default_rng(0)
+    simulated = rng.binomial(192, 1 / 12, size=(200_000, 18)).max(axis=1) / 192
+    bound = metrics.best_of_blind_guessers(192, 1 / 12, 18)
+    assert bound == pytest.approx(np.quantile(simulated, 0.95), abs=1 / 192)
+    assert np.mean(simulated <= bound) >= 0.95 > np.mean(simulated <= bound - 1 / 192)
+    one = metrics.best_of_blind_guessers(192, 1 / 12, 1)
+    assert one < bound < metrics.best_of_blind_guessers(192, 1 / 12, 100)  # more attackers, more luck
+    assert metrics.best_of_blind_guessers(192, 1 / 12, 18, quantile=0.5) < bound
+    with pytest.raises(ValueError, match="guessers"):
+        metrics.best_of_blind_guessers(192, 1 / 12, 0)

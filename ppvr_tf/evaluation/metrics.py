@@ -9,6 +9,8 @@ are missing annotations (negative labels).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -66,3 +68,24 @@ def multilabel_macro_f1(labels: np.ndarray, logits: np.ndarray) -> float:
         if tp + wrong:
             scores.append(2 * tp / (2 * tp + wrong))
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def best_of_blind_guessers(samples: int, chance: float, guessers: int, quantile: float = 0.95) -> float:
+    """The accuracy the best of ``guessers`` attackers reaches on ``samples`` test clips when
+    none of them reads anything (each right with probability ``chance``, independently):
+    the ``quantile`` of their maximum. The worst case over a suite is a maximum over many
+    noisy estimates, so an fD that hides everything still scores above chance; a worst case
+    under this bound cannot be told apart from such an fD.
+
+    P(best <= k) = F(k)^guessers, F the binomial CDF, so the bound is the smallest k / samples
+    with F(k) >= quantile^(1 / guessers)."""
+    if samples < 1 or guessers < 1 or not 0.0 <= chance <= 1.0:
+        raise ValueError(f"need samples >= 1, guessers >= 1 and chance in [0, 1], got {samples}, {guessers}, {chance}")
+    if chance in (0.0, 1.0):
+        return chance
+    ks = np.arange(samples + 1)
+    log_factorial = np.array([math.lgamma(k + 1) for k in ks])
+    log_pmf = (log_factorial[samples] - log_factorial[ks] - log_factorial[samples - ks]
+               + ks * np.log(chance) + (samples - ks) * np.log1p(-chance))
+    cdf = np.cumsum(np.exp(log_pmf - log_pmf.max()))
+    return float(np.searchsorted(cdf / cdf[-1], quantile ** (1.0 / guessers) - 1e-12) / samples)
