@@ -41,6 +41,8 @@ class ModelConfig:
                                    "(0: none), so that int8 keeps the output's fidelity.")
     fd_levels: int = option(0, "Transformer and mcu fD: each output channel leaves the camera as one of this many "
                             "values, switched at learned thresholds (0: no such bottleneck; not the paper's).")
+    fd_bottleneck: bool = option(False, "mcu fD: build the output from the 1/4-resolution features alone, without "
+                                 "the skip from the 1/2-resolution stage (no fine detail passes; not the paper's).")
     target_model: str = option("c3d", "fT: c3d (the paper's).")
     target_width: float = option(1.0, "Channel multiplier of C3D.")
     target_fc_units: int = option(4096, "C3D fully connected units (before the width multiplier).")
@@ -152,6 +154,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if m.fd_logit_bound < 0 or (m.fd_logit_bound and (m.degradation != "mcu" or m.fd_skip)):
         raise ConfigError("fd_logit_bound", f"a non-negative bound for the mcu fD's sigmoid (none with --fd_skip), "
                                             f"got {m.fd_logit_bound} for {m.degradation!r}")
+    if m.fd_bottleneck and m.degradation != "mcu":
+        raise ConfigError("fd_bottleneck", f"only the mcu fD has a 1/2-resolution skip to leave out, not "
+                                           f"{m.degradation!r}")
     if m.fd_levels and (m.fd_levels < 2 or m.degradation not in ("transformer", "mcu")):
         raise ConfigError("fd_levels", f"at least 2 levels, for the transformer or mcu fD; got {m.fd_levels} "
                                        f"for {m.degradation!r}")

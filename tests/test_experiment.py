@@ -63,6 +63,7 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_logit_bound=-1.0)}, "fd_logit_bound"),
     ({"model": ModelConfig(budget_family="cnn", fd_levels=1)}, "fd_levels"),
     ({"model": ModelConfig(budget_family="cnn", degradation="bdq", fd_levels=4)}, "fd_levels"),
+    ({"model": ModelConfig(budget_family="cnn", fd_bottleneck=True)}, "fd_bottleneck"),  # the transformer fD
     ({"model": ModelConfig(budget_family="cnn", inversion_budget=True),
       "schedule": ScheduleConfig(method="kbeam")}, "inversion_budget"),
     ({"schedule": ScheduleConfig(restart_from="pretrained")}, "restart_from"),  # with no restarts

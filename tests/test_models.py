@@ -65,6 +65,24 @@ def test_the_mcu_fd_is_a_hundredth_of_the_papers():
     assert mcu.count_params() * 100 < paper.count_params()
 
 
+@pytest.mark.parametrize("bottleneck", [False, True])
+def test_the_mcu_bottleneck_makes_the_output_from_quarter_resolution_features_alone(bottleneck):
+    """With ``bottleneck`` fD's output is a function of its 1/4-resolution features (the
+    network splits there into two models that compose to fD); without, the 1/2-stage skip
+    joins in and the output cannot be computed from them."""
+    fd = degradation.mcu_net(0.5, 1, bottleneck=bottleneck)
+    first_up = next(layer for layer in fd.layers if isinstance(layer, degradation.NearestUpsample2x))
+    quarter = first_up.input._keras_history.operation.input  # the features the first x2 step takes
+    if not bottleneck:
+        with pytest.raises(ValueError, match="not connected"):
+            keras.Model(quarter, fd.output)
+        return
+    frames = np.random.default_rng(0).random((2, 16, 24, 3)).astype(np.float32)
+    head, tail = keras.Model(fd.inputs, quarter), keras.Model(quarter, fd.output)
+    assert head(frames).shape[1:3] == (4, 6)
+    np.testing.assert_allclose(np.asarray(tail(head(frames))), np.asarray(fd(frames)), atol=1e-6)
+
+
 def test_c3d_takes_any_clip_size_and_scales_with_width():
     small = target.c3d((3, 20, 28, 3), 7, width=0.0625, fc_units=256)
     assert small(np.zeros((2, 3, 20, 28, 3), np.float32)).shape == (2, 7)

@@ -259,7 +259,7 @@ class LogitBound(keras.regularizers.Regularizer):
 
 
 def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,
-            logit_bound: float = 0.0, levels: int = 0, skip: bool = False,
+            logit_bound: float = 0.0, levels: int = 0, skip: bool = False, bottleneck: bool = False,
             name: str = "fd_mcu") -> keras.Model:
     """An fD for microcontroller cameras: about 8 MMAC and 10 k weights per 112x112 frame.
 
@@ -276,7 +276,9 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     ``LogitBound`` on its input to the losses fD trains with; ``levels`` > 0, ``OutputLevels``.
     ``skip``: fD(x) = clip(x + Δ(x), 0, 1) as the transformer's, Δ the last depthwise conv
     starting at zero, in place of the sigmoid (one ADD and a clip on the device).
-    Frame sides: multiples of 4.
+    ``bottleneck``: no skip from the 1/2 stage, so the output is made from 1/4-resolution
+    features alone; with the skip, fD passes the edges of the person (stripes, outline)
+    on to the cloud (docs/edge_export.md). Frame sides: multiples of 4.
     """
     c1, c2 = (max(4, int(round(c * width))) for c in (16, 32))
     frames = keras.Input((None, None, 3), name="frames")
@@ -288,7 +290,9 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     quarter = layers.Conv2D(c2, 1, activation="relu")(quarter)
     for _ in range(blocks_per_stage):
         quarter = _separable_block(quarter, c2)
-    x = layers.Add()([_upsample(quarter, c1), half])
+    x = _upsample(quarter, c1)
+    if not bottleneck:
+        x = layers.Add()([x, half])
     if skip:
         # no bias on Δ, as the transformer's: with one, grappler fuses bias, ADD and ReLU
         # into a node it then rejects ("empty op name", printed on every trace)
@@ -323,7 +327,8 @@ def _transformer(m) -> keras.Model:
 @LEARNED.register("mcu")
 def _mcu(m) -> keras.Model:
     """For microcontrollers; ``m.fd_residual_blocks`` is per stage."""
-    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound, m.fd_levels, m.fd_skip)
+    return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound, m.fd_levels, m.fd_skip,
+                   m.fd_bottleneck)
 
 
 @LEARNED.register("bdq")
