@@ -293,7 +293,8 @@ def test_quantisation_aware_fine_tuning_runs_when_post_training_int8_misses_the_
                                 and report["litert_int8_vs_float"]["psnr_db"] >= bar)
     shown = export.summary(report, metadata)
     assert f"{report['litert_int8_vs_float']['psnr_db']:.2f} dB PSNR through LiteRT" in shown
-    assert f"{metadata['model_bytes']:,} B of int8 flatbuffer" in shown and shown.startswith(f"int8 ({best.replace('_', '-')})")
+    assert (f"{metadata['model_bytes']:,} B of int8 flatbuffer" in shown
+            and shown.startswith(f"int8 ({best.replace('_', '-')})"))
 
 
 def test_the_mcu_fd_with_its_input_skip_runs_on_tflite_micro(tmp_path):

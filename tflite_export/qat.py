@@ -24,7 +24,7 @@ import tf_keras
 from absl import logging
 
 from ppvr_tf.models import degradation
-from ppvr_tf.training.callbacks import clock
+from ppvr_tf.training.callbacks import time_left
 from tflite_export.fd_source import sensor_to_rgb
 
 _legacy_keras = os.environ.get("TF_USE_LEGACY_KERAS")
@@ -182,19 +182,17 @@ def quantised(model: tf_keras.Model) -> tf_keras.Model:
 class _EpochLines(tf_keras.callbacks.Callback):
     """One line per epoch: which, the loss, the time so far and the time left."""
 
-    def __init__(self, epochs: int, write: Callable[[str], None]):
+    def __init__(self, epochs: int):
         super().__init__()
-        self.epochs, self.write, self.started = epochs, write, time.monotonic()
+        self.epochs, self.started = epochs, time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        elapsed = time.monotonic() - self.started
-        left = elapsed / (epoch + 1) * (self.epochs - epoch - 1)
-        self.write(f"quantisation-aware fine-tuning: epoch {epoch + 1}/{self.epochs}  loss {(logs or {})['loss']:.3g}"
-                   f"  [{clock(elapsed)}, ~{clock(left)} left]")
+        logging.info("quantisation-aware fine-tuning: epoch %d/%d  loss %.3g  [%s]", epoch + 1, self.epochs,
+                     logs["loss"], time_left(time.monotonic() - self.started, epoch + 1, self.epochs))
 
 
 def fine_tune(fd: keras.Model, frames: np.ndarray, epochs: int = 8, batch_size: int = 32,
-              learning_rate: float = 1e-4, write: Callable[[str], None] = logging.info) -> tf_keras.Model:
+              learning_rate: float = 1e-4) -> tf_keras.Model:
     """Fits the fake-quantised mirror of ``fd`` to ``fd``'s own outputs on ``frames``."""
     teacher = np.asarray(fd.predict(frames, batch_size=64, verbose=0), np.float32)
     twin = mirror(fd)
@@ -204,7 +202,7 @@ def fine_tune(fd: keras.Model, frames: np.ndarray, epochs: int = 8, batch_size: 
     student = quantised(twin)
     student.compile(tf_keras.optimizers.Adam(learning_rate), loss="mse")
     student.fit(frames, teacher, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
-                callbacks=[_EpochLines(epochs, write)])
+                callbacks=[_EpochLines(epochs)])
     return student
 
 

@@ -35,7 +35,7 @@ from ppvr_tf.evaluation.raw_cache import RawCache
 from ppvr_tf.io_utils import atomic_save_weights
 from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.models.inversion import inversion_network
-from ppvr_tf.training.callbacks import clock
+from ppvr_tf.training.callbacks import time_left
 from ppvr_tf.training.losses import budget_loss
 
 ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")
@@ -154,8 +154,7 @@ class _Pace:
         if self.count == 1:
             return f"model 1 of {self.total}"
         elapsed = time.time() - self.started
-        left = elapsed / (self.count - 1) * (self.total - self.count + 1)
-        return f"model {self.count} of {self.total}, {clock(elapsed)} so far, ~{clock(left)} left"
+        return f"model {self.count} of {self.total}, {time_left(elapsed, self.count - 1, self.total)}"
 
 
 def _fits(suite: tuple[str, ...], views: Views, names: tuple[str, ...], seeds: list[int]) -> int:

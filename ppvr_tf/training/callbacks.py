@@ -101,6 +101,12 @@ def clock(seconds: float) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
 
 
+def time_left(elapsed: float, done: int, total: int) -> str:
+    """``1:20 so far, ~2:40 left``: the rest of ``total`` equal-sized pieces of work at the
+    pace of the ``done`` (> 0) that took ``elapsed`` seconds."""
+    return f"{clock(elapsed)} so far, ~{clock(elapsed / done * (total - done))} left"
+
+
 class Progress(keras.callbacks.Callback):
     """One line a person can read, at each pretraining phase and adversarial iteration
     and at least every ``every_seconds``: elapsed time, the phase by name with its step, the iteration, the
