@@ -206,7 +206,8 @@ def finetune_target(ft: keras.Model, fd, cfg: ExperimentConfig, dataset: Dataset
 
     trained, (loss_before, accuracy_before) = ft.get_weights(), validation()
     fit = dataclasses.replace(cfg.eval.target_training(), epochs=cfg.schedule.finetune_target_epochs)
-    attacks.fit_model(ft, loss, (train, dataset.train.actions), (val, dataset.val.actions), fit, cfg.seed)
+    attacks.fit_model(ft, loss, (train, dataset.train.actions), (val, dataset.val.actions), fit, cfg.seed,
+                      progress="fT fitted again on the final fD(X)")
     loss_after, accuracy_after = validation()
     kept = "finetuned" if loss_after <= loss_before else "trained"
     if kept == "trained":

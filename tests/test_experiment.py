@@ -308,13 +308,15 @@ def test_progress_lines_name_phases_and_iterations_and_say_what_is_left(tmp_path
     assert not any("Epoch" in line or ".0000" in line for line in lines)
 
 
-def test_target_finetuning_refits_ft_on_the_final_fd_and_never_ends_worse_on_validation(tmp_path):
+def test_target_finetuning_refits_ft_on_the_final_fd_and_never_ends_worse_on_validation(tmp_path, shown_lines):
     cfg = tiny_config(finetune_target_epochs=3)
     dataset = experiment.load_dataset(cfg)
     workdir = experiment.Workdir(str(tmp_path))
     trainer = experiment.train(cfg, dataset, workdir, verbose=0)
     trained = [w.copy() for w in trainer.target.get_weights()]
     report = experiment.finetune_target(trainer.target, trainer.degradation, cfg, dataset)
+    epoch_lines = [line for line in shown_lines() if line.startswith("fT fitted again on the final fD(X): epoch")]
+    assert epoch_lines and epoch_lines[-1].endswith(" left]")  # its last epoch, early-stopped or not
     (loss_before, loss_after), kept = report["val_loss"], report["kept"]
     assert kept == ("finetuned" if loss_after <= loss_before else "trained")
     changed = any(not np.array_equal(a, b) for a, b in zip(trained, trainer.target.get_weights()))

@@ -35,7 +35,7 @@ from ppvr_tf.evaluation.raw_cache import RawCache
 from ppvr_tf.io_utils import atomic_save_weights
 from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.models.inversion import inversion_network
-from ppvr_tf.training.callbacks import time_left
+from ppvr_tf.training.callbacks import EpochLines, time_left
 from ppvr_tf.training.losses import budget_loss
 
 ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")
@@ -315,8 +315,9 @@ def compile_for_fit(model: keras.Model, lr: float, loss) -> None:
 
 
 def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training, seed: int,
-              frames_per_clip: int = 0) -> keras.Model:
-    """Fits with Adam, keeping the weights of the best validation loss."""
+              frames_per_clip: int = 0, progress: str = "") -> keras.Model:
+    """Fits with Adam, keeping the weights of the best validation loss; ``progress`` names
+    the work in epoch lines (none when empty)."""
     compile_for_fit(model, fit.lr, loss)
     train_ds = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed)
     if 0 < frames_per_clip < train[0].shape[1]:
@@ -325,18 +326,19 @@ def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training,
         train_ds = train_ds.map(_flip_and_shift(seed, fit.flip), num_parallel_calls=tf.data.AUTOTUNE)
     train_ds = train_ds.batch(fit.batch_size).map(_as_float).prefetch(tf.data.AUTOTUNE)
     val_ds = tf.data.Dataset.from_tensor_slices(val).batch(fit.batch_size).map(_as_float)
-    _fit_keeping_best(model, train_ds, val_ds, fit.epochs, fit.patience)
+    _fit_keeping_best(model, train_ds, val_ds, fit.epochs, fit.patience,
+                      [EpochLines(progress, fit.epochs)] if progress else [])
     return model
 
 
 def _fit_keeping_best(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset, epochs: int,
-                      patience: int) -> None:
+                      patience: int, callbacks: list[keras.callbacks.Callback] = ()) -> None:
     """Keras's fit on batches shuffled beforehand, ending with the weights of the best
     validation loss; without tf.data's autotuning, whose thread every epoch's dropped
     iterator waited for (``pipeline.without_autotuning``)."""
     stop = keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)
     model.fit(without_autotuning(train), validation_data=without_autotuning(val), epochs=epochs,
-              callbacks=[stop], verbose=0, shuffle=False)
+              callbacks=[stop, *callbacks], verbose=0, shuffle=False)
 
 
 def predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:

@@ -107,6 +107,32 @@ def time_left(elapsed: float, done: int, total: int) -> str:
     return f"{clock(elapsed)} so far, ~{clock(elapsed / done * (total - done))} left"
 
 
+class EpochLines(keras.callbacks.Callback):
+    """For a plain ``fit``: a line at most every ``every_seconds`` and one at the end (early
+    stopping included), naming the work, the epoch, the validation numbers and the time left."""
+
+    def __init__(self, what: str, epochs: int, every_seconds: float = 15.0,
+                 write: Callable[[str], None] | None = None):
+        super().__init__()
+        self.what, self.epochs, self.every_seconds = what, epochs, every_seconds
+        self.write = write or logging.info
+        self.started = self.shown = time.monotonic()
+        self.pending = None  # the last epoch's line, until it is written
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        numbers = "  ".join(f"{k} {float(v):.3f}" for k, v in sorted((logs or {}).items()) if k.startswith("val_"))
+        self.pending = (f"{self.what}: epoch {epoch + 1}/{self.epochs}  {numbers}  "
+                        f"[{time_left(now - self.started, epoch + 1, self.epochs)}]")
+        if now - self.shown >= self.every_seconds:
+            self.on_train_end()
+
+    def on_train_end(self, logs=None):
+        if self.pending:
+            self.write(self.pending)
+            self.shown, self.pending = time.monotonic(), None
+
+
 class Progress(keras.callbacks.Callback):
     """One line a person can read, at each pretraining phase and adversarial iteration
     and at least every ``every_seconds``: elapsed time, the phase by name with its step, the iteration, the
