@@ -13,13 +13,15 @@ import tensorflow as tf
 from conftest import TINY
 from ppvr_tf.data import pipeline
 from ppvr_tf import reporting
-from ppvr_tf.evaluation import attacks, seeds, tradeoff, two_fold
+from ppvr_tf.evaluation import attacks, metrics, seeds, tradeoff, two_fold
 from ppvr_tf.models import target
 
 DATA = dataclasses.replace(TINY, train_clips=128, val_clips=32, test_clips=64, num_identities=4)
 FIT = attacks.Training(epochs=8, lr=3e-3, patience=8, batch_size=16, frames_per_clip=2, inversion_epochs=10,
                        augment=False, flip=False)
 CHANCE = 1 / DATA.num_identities
+# what the best of the raw suite's 5 attackers would reach 999 times in 1000 without reading anything
+LEARNED = metrics.best_of_blind_guessers(DATA.test_clips, CHANCE, guessers=5, quantile=0.999)
 INVERTIBLE = {"raw": lambda frames: frames,
               "channels swapped": lambda frames: frames[..., ::-1],
               "half as bright": lambda frames: 0.5 * frames}
@@ -59,7 +61,7 @@ def test_every_attack_beats_chance_on_raw_clips_and_through_an_invertible_fd(dat
     assert [c.split(",")[0].rstrip("]") for c in counters] == [f"model {k} of 5" for k in range(1, 6)]
     assert all(c.endswith(" left]") for c in counters[1:])
     for r in results:
-        assert r.score > CHANCE + 0.25, (r.name, r.score)
+        assert r.score > LEARNED, (r.name, r.score)
         assert r.scores == [round(r.score, 4)] == [r.mean]
     assert inversion is not None
 

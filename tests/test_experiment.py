@@ -259,12 +259,16 @@ def test_the_raw_reference_is_kept_between_runs_and_keyed_by_what_it_depends_on(
     ("fpu avx512f avx512_vnni avx512_bf16", "mixed_bfloat16"),  # AVX512-BF16, no AMX (Zen 4)
     ("fpu avx512f avx512_vnni", "float32"),  # AVX-512 without bf16: emulated
     ("fpu sse4_2 avx2", "float32")])
-def test_auto_precision_is_bf16_only_on_the_cpus_it_was_shown_to_train_on(tmp_path, cpu_flags, expected):
+def test_auto_precision_is_bf16_only_on_the_cpus_it_was_shown_to_train_on(tmp_path, cpu_flags, expected,
+                                                                          shown_lines):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {cpu_flags}\n\nprocessor\t: 1\nflags\t\t: {cpu_flags}\n")
     assert precision.resolve("auto", str(cpuinfo)) == expected
     assert precision.resolve("auto", str(tmp_path / "missing")) == "float32"
     assert precision.resolve("float32", str(cpuinfo)) == "float32"
+    assert not any("emulates" in line for line in shown_lines())
+    assert precision.resolve("mixed_bfloat16", str(cpuinfo)) == "mixed_bfloat16"  # asked for: kept, with a word
+    assert any("emulates" in line for line in shown_lines()) == (expected == "float32")
 
 
 @pytest.mark.parametrize("method", ["entropy", "kbeam"])

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 AUTO = "auto"  # a flag value only: resolved to one of PRECISIONS before a run starts
@@ -28,17 +29,28 @@ SHOWN_TO_TRAIN = {
 def resolve(name: str, cpuinfo: str = "/proc/cpuinfo") -> str:
     """``auto``: mixed_bfloat16 on a CPU of a kind in ``SHOWN_TO_TRAIN`` (read from
     ``cpuinfo``) where no GPU takes the work, float32 elsewhere. Any other name is
-    returned as it is."""
+    returned as it is, with a warning when it is bf16 on a CPU that would emulate it."""
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    if name == "mixed_bfloat16" and not gpu and not cpu_bf16(cpuinfo):
+        logging.warning("--precision=mixed_bfloat16 on a CPU without bf16 arithmetic (%s): TensorFlow "
+                        "emulates it, slower than float32 and further from it (docs/mixed_precision.md)",
+                        " / ".join(SHOWN_TO_TRAIN))
     if name != AUTO:
         return name
-    if tf.config.list_physical_devices("GPU"):
+    if gpu:
         return "float32"  # GPUs differ in bf16 support: choose explicitly there
+    return "mixed_bfloat16" if cpu_bf16(cpuinfo) else "float32"
+
+
+def cpu_bf16(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The ``SHOWN_TO_TRAIN`` flags this CPU has (none when ``cpuinfo`` cannot be read:
+    not Linux, no way to tell)."""
     try:
         with open(cpuinfo) as f:
             flags = {flag for line in f if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
-    except OSError:  # not Linux: no way to tell
-        return "float32"
-    return "mixed_bfloat16" if flags & SHOWN_TO_TRAIN.keys() else "float32"
+    except OSError:
+        return set()
+    return flags & SHOWN_TO_TRAIN.keys()
 
 
 @contextlib.contextmanager
