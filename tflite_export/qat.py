@@ -24,7 +24,7 @@ import tf_keras
 from absl import logging
 
 from ppvr_tf.models import degradation
-from ppvr_tf.training.callbacks import time_left
+from ppvr_tf.training.callbacks import epoch_line
 from tflite_export.fd_source import sensor_to_rgb
 
 _legacy_keras = os.environ.get("TF_USE_LEGACY_KERAS")
@@ -187,8 +187,8 @@ class _EpochLines(tf_keras.callbacks.Callback):
         self.epochs, self.started = epochs, time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        logging.info("quantisation-aware fine-tuning: epoch %d/%d  loss %.3g  [%s]", epoch + 1, self.epochs,
-                     logs["loss"], time_left(time.monotonic() - self.started, epoch + 1, self.epochs))
+        logging.info(epoch_line("quantisation-aware fine-tuning", epoch, self.epochs, {"loss": logs["loss"]},
+                                time.monotonic() - self.started))
 
 
 def fine_tune(fd: keras.Model, frames: np.ndarray, epochs: int = 8, batch_size: int = 32,

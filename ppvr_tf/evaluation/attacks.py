@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -332,7 +332,7 @@ def fit_model(model: keras.Model, loss, train: tuple, val: tuple, fit: Training,
 
 
 def _fit_keeping_best(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset, epochs: int,
-                      patience: int, callbacks: list[keras.callbacks.Callback] = ()) -> None:
+                      patience: int, callbacks: Sequence[keras.callbacks.Callback] = ()) -> None:
     """Keras's fit on batches shuffled beforehand, ending with the weights of the best
     validation loss; without tf.data's autotuning, whose thread every epoch's dropped
     iterator waited for (``pipeline.without_autotuning``)."""

@@ -107,6 +107,12 @@ def time_left(elapsed: float, done: int, total: int) -> str:
     return f"{clock(elapsed)} so far, ~{clock(elapsed / done * (total - done))} left"
 
 
+def epoch_line(what: str, epoch: int, epochs: int, numbers: dict, elapsed: float) -> str:
+    """``what: epoch 3/8  loss 0.012  [0:30 so far, ~1:20 left]`` after ``epoch`` (0-based)."""
+    shown = "  ".join(f"{k} {float(v):.3g}" for k, v in numbers.items())
+    return f"{what}: epoch {epoch + 1}/{epochs}  {shown}  [{time_left(elapsed, epoch + 1, epochs)}]"
+
+
 class EpochLines(keras.callbacks.Callback):
     """For a plain ``fit``: a line at most every ``every_seconds`` and one at the end (early
     stopping included), naming the work, the epoch, the validation numbers and the time left."""
@@ -121,13 +127,15 @@ class EpochLines(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.monotonic()
-        numbers = "  ".join(f"{k} {float(v):.3f}" for k, v in sorted((logs or {}).items()) if k.startswith("val_"))
-        self.pending = (f"{self.what}: epoch {epoch + 1}/{self.epochs}  {numbers}  "
-                        f"[{time_left(now - self.started, epoch + 1, self.epochs)}]")
+        validation = {k: v for k, v in sorted((logs or {}).items()) if k.startswith("val_")}
+        self.pending = epoch_line(self.what, epoch, self.epochs, validation, now - self.started)
         if now - self.shown >= self.every_seconds:
-            self.on_train_end()
+            self._flush()
 
     def on_train_end(self, logs=None):
+        self._flush()
+
+    def _flush(self) -> None:
         if self.pending:
             self.write(self.pending)
             self.shown, self.pending = time.monotonic(), None
