@@ -81,19 +81,6 @@ def test_entropy_step_raises_budget_entropy_and_budget_step_lowers_lb(tiny_datas
     assert _budget_loss(trainer, batch) < high_loss
 
 
-@pytest.mark.parametrize("th1_updates, fd_moves", [("method", True), ("target", False)])
-def test_the_entropy_th1_step_moves_fd_unless_th1_updates_is_target(tiny_dataset, batch, th1_updates, fd_moves):
-    """Eq. 6b trains θT and θD end to end; ``--th1_updates=target`` leaves θD to the
-    adversarial step. fT learns either way."""
-    trainer = make_trainer(tiny_dataset, "entropy", th1_updates=th1_updates)
-    fd_before, ft_before = (weights(m.trainable_variables) for m in (trainer.degradation, trainer.target))
-    trainer.update("target", batch)
-    fd_moved = any(np.any(now != then) for now, then in
-                   zip(weights(trainer.degradation.trainable_variables), fd_before))
-    assert fd_moved == fd_moves
-    assert any(np.any(now != then) for now, then in zip(weights(trainer.target.trainable_variables), ft_before))
-
-
 def test_kbeam_ascends_against_the_argmin_budget_model(tiny_dataset, batch):
     trainer = make_trainer(tiny_dataset, "kbeam", num_budgets=2, lr=0.1)
     for _ in range(10):

@@ -43,10 +43,6 @@ class ScheduleConfig:
     pretrain_target_steps: int = option(500, "Steps of fT pretraining on fD(X).")
     pretrain_budget_steps: int = option(200, "Steps of fB pretraining on fD(X).")
     max_target_steps: int = option(200, "Cap of one th1 loop.")
-    th1_updates: str = option(
-        "method", "What the th1 loop's step on LT moves: method (the paper's: θT alone for GRL, θT and θD end to "
-        "end for Entropy and K-beam) or target (θT alone for every method, so that θD moves only by the "
-        "adversarial step, whose LT term keeps the action; not the paper's).", choices=("method", "target"))
     max_budget_steps: int = option(200, "Cap of one th2 loop.")
     restart_budget_steps: int = option(1000, "Cap of retraining restarted budget models.")
     threshold_window: int = option(3, "Steps whose mean accuracy the threshold loops test.")

@@ -51,11 +51,10 @@ def budget_descent(t: AdversarialTrainer, data) -> dict:
 
 def target_descent(t: AdversarialTrainer, data, end_to_end: bool) -> dict:
     """The th1 loop's step on LT: θT alone (GRL, eq. 4b), or θT and θD end to end
-    (Entropy eq. 6b, K-beam) unless ``th1_updates=target`` keeps θD out. Also logs fT's
-    accuracy on a validation batch, which the th1 loop reads."""
+    (Entropy eq. 6b, K-beam). Also logs fT's accuracy on a validation batch, which the
+    th1 loop reads."""
     val_logits = t(data["val_clips"], training=False)
     val_acc = losses.classification_accuracy(data["val_actions"], val_logits)
-    end_to_end = end_to_end and t.schedule.config.th1_updates == "method"
     variables = t.target.trainable_variables
     if end_to_end:
         variables = variables + t.degradation.trainable_variables
