@@ -162,7 +162,7 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     workdir = str(tmp_path / "run")
-    command = [sys.executable, "-m", "ppvr_tf.cli.train", *SMOKE, "--max_iter=40", "--checkpoint_every=5",
+    command = [sys.executable, "-m", "ppvr_tf.cli.train", *SMOKE, "--max_iter=16", "--checkpoint_every=5",
                "--attacks=scratch", "--noevaluate_raw", f"--workdir={workdir}"]  # training is what resumes
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
