@@ -43,7 +43,7 @@ def train(flagfile: str, workdir: str, *flags: str) -> dict:
         return json.load(f)
 
 
-def check(results: dict, metric: str, parts=("raw", "degraded")) -> None:
+def check(results: dict, metric: str, parts: tuple[str, ...] = ("raw", "degraded")) -> None:
     for part in parts:
         assert results[part]["budget_metric"] == metric
         assert len(results[part]["attackers"]) == 2

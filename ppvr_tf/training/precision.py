@@ -30,19 +30,15 @@ def resolve(name: str, cpuinfo: str = "/proc/cpuinfo") -> str:
     """``auto``: mixed_bfloat16 on a CPU of a kind in ``SHOWN_TO_TRAIN`` (read from
     ``cpuinfo``) where no GPU takes the work, float32 elsewhere. Any other name is
     returned as it is, with a warning when it is bf16 on a CPU that would emulate it."""
-    if name not in (AUTO, "mixed_bfloat16"):
+    if name == "mixed_bfloat16" and not cpu_bf16(cpuinfo) and not tf.config.list_physical_devices("GPU"):
+        logging.warning("--precision=mixed_bfloat16 on a CPU without bf16 arithmetic (%s): TensorFlow "
+                        "emulates it, slower than float32 and further from it (docs/mixed_precision.md)",
+                        " / ".join(SHOWN_TO_TRAIN))
+    if name != AUTO:
         return name
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    if name == "mixed_bfloat16":
-        if not gpu and not cpu_bf16(cpuinfo):
-            logging.warning("--precision=mixed_bfloat16 on a CPU without bf16 arithmetic (%s): TensorFlow "
-                            "emulates it, slower than float32 and further from it (docs/mixed_precision.md)",
-                            " / ".join(SHOWN_TO_TRAIN))
-        return name
-    if gpu:
+    if tf.config.list_physical_devices("GPU"):
         return "float32"  # GPUs differ in bf16 support: choose explicitly there
     return "mixed_bfloat16" if cpu_bf16(cpuinfo) else "float32"
-
 
 def cpu_bf16(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     """The ``SHOWN_TO_TRAIN`` flags this CPU has (none when ``cpuinfo`` cannot be read:
