@@ -29,6 +29,7 @@ from ppvr_tf.export import saved_model
 from ppvr_tf.io_utils import atomic_write_text
 from ppvr_tf.models import baselines, budget, degradation, inversion, target
 from ppvr_tf.training import callbacks, distribute, precision, schedule as sched
+from ppvr_tf.training.optimizers import FusedAdam
 from ppvr_tf.training.trainer import AdversarialTrainer, pretrained_copies
 
 
@@ -81,10 +82,10 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
         fd, ft = degradation_model(cfg), target_factory(cfg)(clip_shape, dataset.num_actions)
         budgets = [budget_factory(i) for i in range(len(names) + m.inversion_budget)]
         pretrained = pretrained_copies(budgets) if cfg.schedule.restart_from == "pretrained" else None
-        optimizers = dict(d_optimizer=keras.optimizers.Adam(o.lr_degradation),
-                          t_optimizer=keras.optimizers.Adam(o.lr_target),
-                          b_optimizer=keras.optimizers.Adam(o.lr_budget),
-                          identity_optimizer=keras.optimizers.Adam(o.lr_identity))
+        optimizers = dict(d_optimizer=FusedAdam(o.lr_degradation),
+                          t_optimizer=FusedAdam(o.lr_target),
+                          b_optimizer=FusedAdam(o.lr_budget),
+                          identity_optimizer=FusedAdam(o.lr_identity))
     if strategy.num_replicas_in_sync > 1:
         for model in (ft, *budgets):
             distribute.synchronize_batch_statistics(model)

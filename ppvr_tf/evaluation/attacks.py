@@ -37,6 +37,7 @@ from ppvr_tf.models.budget import build_budget_model
 from ppvr_tf.models.inversion import inversion_network
 from ppvr_tf.training.callbacks import EpochLines, time_left
 from ppvr_tf.training.losses import budget_loss
+from ppvr_tf.training.optimizers import FusedAdam
 
 ATTACKS = ("scratch", "temporal", "pretrained", "reconstruction")
 ModelFactory = Callable[[tuple, int], keras.Model]  # (clip shape, outputs) -> model
@@ -308,9 +309,9 @@ def _flip_and_shift(seed: int, flip: bool, shift: float = 0.1):
 
 
 def compile_for_fit(model: keras.Model, lr: float, loss) -> None:
-    """Compiles with Adam and creates its slots now: a train step that creates variables
+    """Compiles with Adam (fused) and creates its slots now: a train step that creates variables
     is traced twice, which for the evaluation's small models costs more than training."""
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss)
+    model.compile(optimizer=FusedAdam(lr), loss=loss)
     model.optimizer.build(model.trainable_variables)
 
 
