@@ -5,7 +5,7 @@ Keras 3's Adam writes its update as about twenty graph ops per variable (casts, 
 every evaluation fit traces it again. ``FusedAdam`` computes the step's scalars once and
 updates each variable with TensorFlow's ``ResourceApplyAdam`` kernel, which is the same
 rule (Kingma & Ba, Algorithm 1, ε added to √v as Keras does): about a third of the graph
-ops, half the tracing time of a step and a faster step on small models
+ops and half the tracing time of a step; the steps themselves take as long
 (docs/benchmarks.md). Its variables and checkpoints are Adam's.
 """
 from __future__ import annotations
@@ -30,11 +30,9 @@ class FusedAdam(keras.optimizers.Adam):
         """Called once per ``apply`` (in cross-replica context under a strategy): the
         scalars every variable's update shares."""
         step = tf.cast(self.iterations + 1, tf.float32)
-        self._scalars = dict(lr=tf.cast(learning_rate, tf.float32),
-                             beta1_power=tf.pow(tf.constant(self.beta_1, tf.float32), step),
-                             beta2_power=tf.pow(tf.constant(self.beta_2, tf.float32), step),
-                             beta1=tf.constant(self.beta_1, tf.float32),
-                             beta2=tf.constant(self.beta_2, tf.float32),
+        beta1, beta2 = tf.constant(self.beta_1, tf.float32), tf.constant(self.beta_2, tf.float32)
+        self._scalars = dict(lr=tf.cast(learning_rate, tf.float32), beta1=beta1, beta2=beta2,
+                             beta1_power=tf.pow(beta1, step), beta2_power=tf.pow(beta2, step),
                              epsilon=tf.constant(self.epsilon, tf.float32))
         try:
             super()._distributed_tf_update_step(distribution, grads_and_vars, learning_rate)

@@ -40,6 +40,7 @@ def resolve(name: str, cpuinfo: str = "/proc/cpuinfo") -> str:
         return "float32"  # GPUs differ in bf16 support: choose explicitly there
     return "mixed_bfloat16" if cpu_bf16(cpuinfo) else "float32"
 
+
 def cpu_bf16(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     """The ``SHOWN_TO_TRAIN`` flags this CPU has (none when ``cpuinfo`` cannot be read:
     not Linux, no way to tell)."""
