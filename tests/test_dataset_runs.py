@@ -30,13 +30,19 @@ def roots(tmp_path_factory) -> dict[str, str]:
 SCRATCH_ONLY = ("--attacks=scratch", "--noevaluate_raw")
 
 
+# What is tested is the data path: one small budget model (every budget family is built by
+# tests/test_flagfiles.py; tracing the paper's ResNet-50 budget models took most of a run),
+# and no pretraining or fT refit (the same code for every dataset, run by the CLI test;
+# without them a smoke run takes about a third less time).
+DATA_PATH_ONLY = ("--num_budget_models=1", "--budget_family=cnn", "--budget_width=0.25",
+                  "--pretrain_identity_steps=0", "--pretrain_target_steps=0", "--pretrain_budget_steps=0",
+                  "--finetune_target_epochs=0")
+
+
 def train(flagfile: str, workdir: str, *flags: str) -> dict:
-    """A paper flagfile at smoke size, with one small budget model: what is tested is the
-    data path (every budget family is built by tests/test_flagfiles.py), and tracing the
-    paper's ResNet-50 budget models took most of a run."""
+    """A paper flagfile at smoke size, trained for its data path only."""
     command = [sys.executable, "-m", "ppvr_tf.cli.train", f"--flagfile={ROOT}/flags/{flagfile}",
-               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={workdir}", "--num_budget_models=1",
-               "--budget_family=cnn", "--budget_width=0.25", *flags]
+               f"--flagfile={ROOT}/flags/smoke.flags", f"--workdir={workdir}", *DATA_PATH_ONLY, *flags]
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     with open(os.path.join(workdir, "results.json")) as f:

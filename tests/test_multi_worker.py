@@ -22,12 +22,12 @@ from ppvr_tf import sweep
 # statistics of fT and fB, host-side schedule decisions). No pretraining: its phases are
 # the same replicated steps (the mirrored-strategy test runs them). No dropout: its masks
 # are drawn per replica, so no two replica counts share them. The evaluation is the
-# chief's alone, so one scratch attacker is enough of it.
+# chief's alone, so one scratch attacker is enough of it, and fT is not fitted again.
 FLAGS = [f"--flagfile={ROOT}/flags/synthetic/entropy.flags", f"--flagfile={ROOT}/flags/smoke.flags",
          "--pretrain_identity_steps=0", "--pretrain_target_steps=0", "--pretrain_budget_steps=0",
          "--num_budget_models=2", "--max_iter=2", "--restart_every=1", "--max_target_steps=1",
          "--max_budget_steps=1", "--restart_budget_steps=1", "--lr_target=1e-5", "--target_dropout=0",
-         "--checkpoint_every=4", "--attackers=cnn@0.25", "--attacks=scratch", "--noevaluate_raw", "--verbose=0"]
+         "--checkpoint_every=4", "--finetune_target_epochs=0", "--attackers=cnn@0.25", "--attacks=scratch", "--noevaluate_raw", "--verbose=0"]
 TIMEOUT = 900
 
 
