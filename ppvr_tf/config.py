@@ -5,7 +5,7 @@ import dataclasses
 import json
 
 from ppvr_tf import options
-from ppvr_tf.data import loader, video
+from ppvr_tf.data import loader, synthetic, video
 from ppvr_tf.data.builders import pa_hmdb51, vispr
 from ppvr_tf.data.loader import SourceConfig
 from ppvr_tf.data.synthetic import SyntheticConfig
@@ -216,6 +216,7 @@ def _validate_synthetic(cfg: ExperimentConfig) -> None:
             raise ConfigError(flag, f"{value} clips cannot fill one batch of --batch_size={cfg.optim.batch_size}")
     if not 0.0 <= d.identity_action_correlation <= 1.0:
         raise ConfigError("identity_action_correlation", "must lie in [0, 1]")
+    _one_of("appearance", d.appearance, synthetic.APPEARANCES)
 
 
 def _validate_source(cfg: ExperimentConfig) -> None:

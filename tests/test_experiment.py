@@ -49,6 +49,7 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"schedule": ScheduleConfig(th2=0.0)}, "th2"),
     ({"model": ModelConfig(num_budget_models=0)}, "num_budget_models"),
     ({"data": dataclasses.replace(TINY, height=18)}, "frame_height"),
+    ({"data": dataclasses.replace(TINY, appearance="grey")}, "appearance"),
     ({"model": ModelConfig(budget_family="mobilenet_v1")}, "budget_family"),  # needs 32x32 frames
     ({"eval": EvalConfig(attackers=("vgg@1",))}, "attackers"),
     ({"eval": EvalConfig(attackers=("cnn@1.0", "c3d@0.5"))}, "attackers"),  # that is --attacks=temporal

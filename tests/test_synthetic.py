@@ -1,6 +1,8 @@
 """The synthetic dataset: deterministic, and hard in the ways real video is."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -54,6 +56,24 @@ def test_identity_survives_blur_and_downsampling(train):
     centroids = np.stack([small[train.identities == i].mean(0) for i in range(CFG.num_identities)])
     nearest = np.argmin(((small[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
     assert np.mean(nearest == train.identities) > 3.0 / CFG.num_identities
+
+
+@pytest.mark.parametrize("appearance, same_colours, stripes", [
+    ("full", False, True), ("plain", False, False), ("gray", True, True), ("silhouette", True, False)])
+def test_appearance_takes_away_colours_and_stripes_and_keeps_build_and_height(appearance, same_colours, stripes):
+    """Two actors of one build and height, one striped, drawn with the same random draws:
+    the clips differ by colour unless painted gray, and by stripes unless plain."""
+    cfg = synthetic.SyntheticConfig(noise_std=0.0, appearance=appearance)
+    plain = synthetic.Actor(skin=0, shirt=0, trousers=0, broad=True, tall=True, striped=False)
+    striped = synthetic.Actor(skin=3, shirt=2, trousers=3, broad=True, tall=True, striped=True)
+    other_build = dataclasses.replace(plain, broad=False, tall=False)
+
+    def clip(actor):
+        return synthetic.render_clip(np.random.default_rng(5), cfg, actor, "wave", False)
+    recoloured = dataclasses.replace(striped, striped=False)
+    assert np.array_equal(clip(plain), clip(recoloured)) == same_colours
+    assert np.array_equal(clip(recoloured), clip(striped)) != stripes
+    assert not np.array_equal(clip(plain), clip(other_build))  # build and height always show
 
 
 def test_identity_action_correlation_ties_actors_to_actions():

@@ -18,6 +18,8 @@ What makes it a fair benchmark rather than a toy:
   binary "can tell" attributes (dark skin, broad build, striped shirt, hat) give a
   multi-label budget task like PA-HMDB51's.
 * ``identity_action_correlation`` makes who-does-what dependent (0 = independent).
+* ``appearance`` takes cues away (one gray for skin, clothes and hat; no stripes): control
+  datasets that measure how much identity each cue carries (docs/learned_fd.md §14).
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ _SHIRT = np.array([[0.85, 0.10, 0.10], [0.10, 0.45, 0.85], [0.15, 0.70, 0.20],
                    [0.90, 0.90, 0.90], [0.15, 0.15, 0.15]])
 _TROUSERS = np.array([[0.10, 0.12, 0.35], [0.35, 0.30, 0.25], [0.05, 0.05, 0.05], [0.60, 0.60, 0.55]])
 _OBJECT = np.array([[0.9, 0.2, 0.6], [0.2, 0.8, 0.8], [0.8, 0.8, 0.2], [0.95, 0.95, 0.95]])
+_GRAY = np.array([0.5, 0.5, 0.5])
+APPEARANCES = ("full", "plain", "gray", "silhouette")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +55,9 @@ class SyntheticConfig:
     val_clips: int = option(300, "Synthetic: validation clips.")
     test_clips: int = option(600, "Synthetic: test clips.")
     identity_action_correlation: float = option(0.0, "Synthetic: P(identity tied to action).")
+    appearance: str = option("full", "Synthetic: the cues that tell actors apart: full (colours, stripes, build, "
+                             "height), plain (no stripes), gray (skin, clothes and hat in one gray), silhouette "
+                             "(gray and plain: build and height only).")
     noise_std: float = 0.03
     seed: int = option(0, "Synthetic: seed of the rendered clips.", flag="data_seed")
 
@@ -65,6 +72,23 @@ class Actor:
     broad: bool
     tall: bool
     striped: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Look:
+    """The colours and pattern an actor is painted with in one dataset."""
+
+    skin: np.ndarray
+    shirt: np.ndarray
+    trousers: np.ndarray
+    striped: bool
+
+    @classmethod
+    def of(cls, actor: Actor, appearance: str = "full") -> "Look":
+        colours = [_SKIN[actor.skin], _SHIRT[actor.shirt], _TROUSERS[actor.trousers]]
+        if appearance in ("gray", "silhouette"):
+            colours = [_GRAY] * 3
+        return cls(*colours, striped=actor.striped and appearance in ("full", "gray"))
 
 
 @dataclasses.dataclass
@@ -116,15 +140,14 @@ def _draw_object(frame: np.ndarray, action: str, cy: float, cx: float, s: float,
         _fill(frame, cy - 1.0 * s, cy + 1.0 * s, cx - 3.5 * s, cx + 3.5 * s, colour)
 
 
-def _draw_actor(frame: np.ndarray, actor: Actor, action: str, t: int, x_center: float,
+def _draw_actor(frame: np.ndarray, actor: Actor, look: Look, action: str, t: int, x_center: float,
                 hat: bool, object_colour, gain: float) -> None:
     h, w = frame.shape[:2]
     s = h / 32.0  # all body measures scale with the frame height
     ground = h - 2 * s
     height = (24.0 if actor.tall else 19.0) * s
     half_torso = (4.5 if actor.broad else 2.75) * s
-    skin, shirt = _SKIN[actor.skin] * gain, _SHIRT[actor.shirt] * gain
-    trousers = _TROUSERS[actor.trousers] * gain
+    skin, shirt, trousers = look.skin * gain, look.shirt * gain, look.trousers * gain
     leg_len, torso_len, head = 0.36 * height, 0.38 * height, 0.2 * height
     hip = ground - leg_len
     shoulder = hip - torso_len
@@ -138,7 +161,7 @@ def _draw_actor(frame: np.ndarray, actor: Actor, action: str, t: int, x_center: 
 
     # Torso, with horizontal stripes for striped shirts.
     _fill(frame, shoulder, hip, x_center - half_torso, x_center + half_torso, shirt)
-    if actor.striped:
+    if look.striped:
         y = shoulder + s
         while y < hip - 0.5 * s:
             _fill(frame, y, y + s, x_center - half_torso, x_center + half_torso, shirt * 0.35)
@@ -148,7 +171,7 @@ def _draw_actor(frame: np.ndarray, actor: Actor, action: str, t: int, x_center: 
     _fill(frame, shoulder - head, shoulder, x_center - 0.45 * head, x_center + 0.45 * head, skin)
     if hat:
         _fill(frame, shoulder - head - 1.5 * s, shoulder - 0.6 * head, x_center - 0.6 * head,
-              x_center + 0.6 * head, np.array([0.05, 0.05, 0.05]) + 0.4 * _TROUSERS[actor.trousers])
+              x_center + 0.6 * head, np.array([0.05, 0.05, 0.05]) + 0.4 * look.trousers)
 
     # Arms: the left one hangs; the right one depends on the action.
     arm_w = max(1.0, 1.2 * s)
@@ -189,11 +212,12 @@ def render_clip(rng: np.random.Generator, cfg: SyntheticConfig, actor: Actor, ac
     margin = 7 * s
     lo, hi = margin - min(0.0, travel), w - margin - max(0.0, travel) - 6 * s
     x_start = rng.uniform(lo, max(lo, hi))
+    look = Look.of(actor, cfg.appearance)
     clip = np.empty((t_len, h, w, 3), np.float32)
     for t in range(t_len):
         frame = background.copy()
         x = x_start + (speed * t if action in ("walk_left", "walk_right") else 0.0)
-        _draw_actor(frame, actor, action, t, x, hat, object_colour, gain)
+        _draw_actor(frame, actor, look, action, t, x, hat, object_colour, gain)
         clip[t] = frame
     clip += rng.normal(0.0, cfg.noise_std, clip.shape)
     return (np.clip(clip, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
