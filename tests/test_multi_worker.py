@@ -27,7 +27,8 @@ FLAGS = [f"--flagfile={ROOT}/flags/synthetic/entropy.flags", f"--flagfile={ROOT}
          "--pretrain_identity_steps=0", "--pretrain_target_steps=0", "--pretrain_budget_steps=0",
          "--num_budget_models=2", "--max_iter=2", "--restart_every=1", "--max_target_steps=1",
          "--max_budget_steps=1", "--restart_budget_steps=1", "--lr_target=1e-5", "--target_dropout=0",
-         "--checkpoint_every=4", "--finetune_target_epochs=0", "--attackers=cnn@0.25", "--attacks=scratch", "--noevaluate_raw", "--verbose=0"]
+         "--checkpoint_every=4", "--finetune_target_epochs=0", "--attackers=cnn@0.25", "--attacks=scratch",
+         "--noevaluate_raw", "--verbose=0"]
 TIMEOUT = 900
 
 

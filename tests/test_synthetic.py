@@ -64,16 +64,16 @@ def test_appearance_takes_away_colours_and_stripes_and_keeps_build_and_height(ap
     """Two actors of one build and height, one striped, drawn with the same random draws:
     the clips differ by colour unless painted gray, and by stripes unless plain."""
     cfg = synthetic.SyntheticConfig(noise_std=0.0, appearance=appearance)
-    plain = synthetic.Actor(skin=0, shirt=0, trousers=0, broad=True, tall=True, striped=False)
-    striped = synthetic.Actor(skin=3, shirt=2, trousers=3, broad=True, tall=True, striped=True)
-    other_build = dataclasses.replace(plain, broad=False, tall=False)
+    actor = synthetic.Actor(skin=0, shirt=0, trousers=0, broad=True, tall=True, striped=False)
+    other_colours = dataclasses.replace(actor, skin=3, shirt=2, trousers=3)
+    striped = dataclasses.replace(other_colours, striped=True)
+    other_build = dataclasses.replace(actor, broad=False, tall=False)
 
-    def clip(actor):
-        return synthetic.render_clip(np.random.default_rng(5), cfg, actor, "wave", False)
-    recoloured = dataclasses.replace(striped, striped=False)
-    assert np.array_equal(clip(plain), clip(recoloured)) == same_colours
-    assert np.array_equal(clip(recoloured), clip(striped)) != stripes
-    assert not np.array_equal(clip(plain), clip(other_build))  # build and height always show
+    def clip(who):
+        return synthetic.render_clip(np.random.default_rng(5), cfg, who, "wave", False)
+    assert np.array_equal(clip(actor), clip(other_colours)) == same_colours
+    assert np.array_equal(clip(other_colours), clip(striped)) != stripes
+    assert not np.array_equal(clip(actor), clip(other_build))  # build and height always show
 
 
 def test_identity_action_correlation_ties_actors_to_actions():
