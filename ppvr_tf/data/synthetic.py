@@ -40,7 +40,9 @@ _SHIRT = np.array([[0.85, 0.10, 0.10], [0.10, 0.45, 0.85], [0.15, 0.70, 0.20],
 _TROUSERS = np.array([[0.10, 0.12, 0.35], [0.35, 0.30, 0.25], [0.05, 0.05, 0.05], [0.60, 0.60, 0.55]])
 _OBJECT = np.array([[0.9, 0.2, 0.6], [0.2, 0.8, 0.8], [0.8, 0.8, 0.2], [0.95, 0.95, 0.95]])
 _GRAY = np.array([0.5, 0.5, 0.5])
-APPEARANCES = ("full", "plain", "gray", "silhouette")
+# --appearance: (own colours, stripes) of every actor
+_CUES = {"full": (True, True), "plain": (True, False), "gray": (False, True), "silhouette": (False, False)}
+APPEARANCES = tuple(_CUES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,10 +87,9 @@ class Look:
 
     @classmethod
     def of(cls, actor: Actor, appearance: str = "full") -> "Look":
-        colours = [_SKIN[actor.skin], _SHIRT[actor.shirt], _TROUSERS[actor.trousers]]
-        if appearance in ("gray", "silhouette"):
-            colours = [_GRAY] * 3
-        return cls(*colours, striped=actor.striped and appearance in ("full", "gray"))
+        own_colours, stripes = _CUES[appearance]
+        colours = [_SKIN[actor.skin], _SHIRT[actor.shirt], _TROUSERS[actor.trousers]] if own_colours else [_GRAY] * 3
+        return cls(*colours, striped=actor.striped and stripes)
 
 
 @dataclasses.dataclass
