@@ -276,6 +276,7 @@ def two_fold_results(cfg: ExperimentConfig, dataset: Dataset, frame_filter, targ
     chance.update(blind_suite(dataset, learned, chance["budget_score"]))
     return {"schema": reporting.SCHEMA, "dataset": cfg.dataset, "kind": run_kind,
             "degradation": describe(cfg), "method": cfg.schedule.method if run_kind == "learned" else None,
+            "action_names": list(dataset.action_names),
             "budget_task": budget_task_name(cfg), "budget_labels": list(dataset.budget_task.names),
             "budget_metric": dataset.budget_task.metric, "chance": chance,
             "raw": raw and raw.to_json(), "degraded": learned.to_json(),

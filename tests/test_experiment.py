@@ -128,6 +128,10 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
         assert part["budget_score"] == max(a["score"] for a in part["attackers"])
         assert part["worst_case_budget_score"] == max(a["score"] for a in part["attacks"])
         assert part["worst_case_budget_score"] >= part["budget_score"]
+        confusion = np.array(part["target_confusion"])  # [true action][predicted action]
+        assert confusion.shape == (len(results["action_names"]),) * 2
+        assert confusion.sum() == results["data"]["clips"]["test"]
+        assert np.trace(confusion) / confusion.sum() == pytest.approx(part["target_accuracy"])
     assert results["schema"] == "ppvr_tf.results/2" and isinstance(results["warnings"], list)
     # on raw video the pretrained and reconstruction attacks would repeat the scratch ones
     assert [a["kind"] for a in results["raw"]["attacks"]] == ["scratch", "scratch", "temporal"]

@@ -35,6 +35,14 @@ def test_accuracy_and_macro_f1():
     assert metrics.accuracy(labels, logits) == 0.75
     # class 0: tp 2, fp 0, fn 1 -> 0.8; class 1: tp 1, fp 1, fn 0 -> 2/3
     assert math.isclose(metrics.macro_f1(labels, np.argmax(logits, -1), 2), (0.8 + 2 / 3) / 2)
+    # a class never true nor predicted scores 0 and still counts in the mean
+    assert math.isclose(metrics.macro_f1(labels, np.argmax(logits, -1), 3), (0.8 + 2 / 3) / 3)
+
+
+def test_confusion_matrix_counts_true_class_by_predicted_class():
+    labels, predicted = np.array([0, 0, 0, 1, 2, 2]), np.array([0, 1, 0, 1, 0, 2])
+    counts = metrics.confusion_matrix(labels, predicted, 4)
+    assert counts.tolist() == [[2, 1, 0, 0], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
 
 
 def test_missing_annotations_are_left_out_of_ap_and_losses():

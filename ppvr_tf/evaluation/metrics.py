@@ -46,15 +46,19 @@ def macro_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.nanmean(per_label_average_precision(labels, scores)))
 
 
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[i, j]: the examples of class i predicted as class j (rows sum to the class sizes)."""
+    counts = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(counts, (np.asarray(labels, np.int64), np.asarray(predictions, np.int64)), 1)
+    return counts
+
+
 def macro_f1(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> float:
     """Unweighted mean of the per-class F1 scores (classes absent from both count 0)."""
-    scores = []
-    for c in range(num_classes):
-        tp = np.sum((predictions == c) & (labels == c))
-        fp = np.sum((predictions == c) & (labels != c))
-        fn = np.sum((predictions != c) & (labels == c))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
+    counts = confusion_matrix(labels, predictions, num_classes)
+    hits = np.diag(counts)
+    wrong = counts.sum(axis=0) + counts.sum(axis=1) - 2 * hits  # false positives + false negatives
+    return float(np.mean(np.where(hits > 0, 2 * hits / np.maximum(2 * hits + wrong, 1), 0.0)))
 
 
 def multilabel_macro_f1(labels: np.ndarray, logits: np.ndarray) -> float:

@@ -91,6 +91,7 @@ class TwoFoldResult:
     target_model: str  # "trained" (fT from adversarial training) or "fresh"
     attacks: list[AttackResult]  # every attack of the suite, scratch included
     worst_case_budget_score: float  # the best score of any attack and seed
+    target_confusion: list[list[int]] | None = None  # [true action][predicted action], test clips
     inversion: keras.Model | None = dataclasses.field(default=None, repr=False)  # g, if it ran
 
     def to_json(self) -> dict:
@@ -176,14 +177,16 @@ def _evaluate(frame_filter, dataset, cfg, target, target_factory, seed, label, r
                                     degraded["val"], dataset.val.actions, cfg, seed)
     target_logits = attacks.predict(target, degraded["test"], cfg.batch_size)
     target_accuracy = metrics.accuracy(dataset.test.actions, target_logits)
-    target_f1 = metrics.macro_f1(dataset.test.actions, np.argmax(target_logits, axis=-1), dataset.num_actions)
+    predicted = np.argmax(target_logits, axis=-1)
+    target_f1 = metrics.macro_f1(dataset.test.actions, predicted, dataset.num_actions)
+    confusion = metrics.confusion_matrix(dataset.test.actions, predicted, dataset.num_actions).tolist()
     logging.info("[%s] A_T = %.3f (%s fT)", label, target_accuracy, target_model)
 
     results, inversion = _attack(dataset, privacy, private, cfg, target_factory, seed, label, raw_attackers, is_raw)
     scratch = [r for r in results if r.kind == "scratch"]
     return TwoFoldResult(target_accuracy, target_f1, max(r.score for r in scratch or results),
                          dataset.budget_task.metric, scratch, target_model, results,
-                         max(r.score for r in results), inversion)
+                         max(r.score for r in results), confusion, inversion)
 
 
 def _attack(dataset, privacy, private, cfg, target_factory, seed, label, raw_attackers, is_raw):
