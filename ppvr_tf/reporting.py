@@ -88,8 +88,24 @@ def summary_table(results: dict) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    confused = most_confused_actions(results["degraded"], results.get("action_names", []))
+    if confused:
+        lines.append(f"fT on fD(X) confuses {confused}")
     lines += [f"WARNING: {w}" for w in results.get("warnings", [])]
     return "\n".join(lines)
+
+
+def most_confused_actions(two_fold: dict, action_names: list[str]) -> str | None:
+    """The two actions fT mixes up most (both ways) and their share of its test errors:
+    where an fD costs action. None without errors or a confusion matrix."""
+    confusion = np.asarray(two_fold.get("target_confusion") or [], np.int64)
+    errors = int(confusion.sum() - np.trace(confusion)) if confusion.size else 0
+    if not errors or len(action_names) != len(confusion):
+        return None
+    both_ways = confusion + confusion.T
+    np.fill_diagonal(both_ways, 0)
+    i, j = np.unravel_index(np.argmax(both_ways), both_ways.shape)
+    return f"{action_names[i]} and {action_names[j]} most: {both_ways[i, j]} of its {errors} test errors"
 
 
 def tradeoff_plot(path: str, results: dict, title: str) -> None:

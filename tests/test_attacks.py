@@ -124,6 +124,11 @@ def test_schema_2_round_trips_and_results_1_files_still_read(tmp_path):
     del old["warnings"]
     assert tradeoff.point("old", old).worst_case_budget_score == 0.3  # nothing but A_B^N was measured
     assert "cnn=0.300" in reporting.summary_table(old)
+    assert "confuses" not in table  # no confusion matrix, no line
+    confused = {**results, "action_names": ["wave", "drink", "read"],
+                "degraded": {**degraded, "target_confusion": [[9, 1, 0], [0, 7, 3], [1, 4, 5]]}}
+    assert reporting.summary_table(confused).splitlines()[-1] == (
+        "fT on fD(X) confuses drink and read most: 7 of its 9 test errors")
 
 
 def test_raw_models_near_chance_are_flagged_not_reported_as_measurements():
