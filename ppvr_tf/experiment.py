@@ -107,14 +107,18 @@ def _checkpoint(trainer: AdversarialTrainer, schedule_text: tf.Variable) -> tf.t
 
 def _check_resumable(cfg: ExperimentConfig, workdir: Workdir, chief: bool = True) -> None:
     """A workdir belongs to one configuration: resuming with another would mix runs.
-    The strategy may change: any number of workers resumes the same global batch."""
+    The strategy may change: any number of workers resumes the same global batch. So
+    may ``max_iter`` grow: the iterations so far are those of the longer run."""
     if os.path.exists(workdir.config):
         with open(workdir.config) as f:
             previous = ExperimentConfig.from_json(f.read())
-        how = {"strategy": cfg.strategy, "eval": previous.eval.measured()}  # not what is computed
+        longer = max(previous.schedule.max_iter, cfg.schedule.max_iter)
+        how = {"strategy": cfg.strategy, "eval": previous.eval.measured(),  # not what is computed
+               "schedule": dataclasses.replace(previous.schedule, max_iter=longer)}
         if dataclasses.replace(previous, **how) != dataclasses.replace(cfg, eval=cfg.eval.measured()):
             raise ValueError(f"{workdir.config}: this workdir holds a run with a different "
-                             "configuration; use a new --workdir (or delete this one)")
+                             "configuration (only --max_iter may grow); use a new --workdir "
+                             "(or delete this one)")
     if chief:
         atomic_write_text(workdir.config, cfg.to_json())
 
@@ -136,6 +140,8 @@ def train(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
     if latest:
         checkpoint.restore(latest).expect_partial()
         trainer.schedule = sched.Schedule.from_json(cfg.schedule, schedule_text.numpy().decode())
+        if trainer.schedule.extend():  # --max_iter raised past a finished run: it trains on
+            trainer.reinitialize_budgets()
         trainer.beam_choice.assign(trainer.schedule.state.beam_choice)
         logging.info("resumed from %s at step %d (iteration %d, phase %s)", latest,
                      trainer.schedule.state.total_steps, trainer.schedule.state.iteration,

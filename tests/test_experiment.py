@@ -307,6 +307,18 @@ def test_a_run_with_the_inversion_budget_and_pretrained_restarts_trains_checkpoi
         assert np.any(saved.numpy()) or not saved.shape.num_elements()
         np.testing.assert_array_equal(now.numpy(), saved.numpy())
 
+    # the finished run given one iteration more trains on, through the restart it ended at
+    experiment._check_resumable(cfg, workdir)  # writes config.json
+    longer, shorter = (dataclasses.replace(cfg, schedule=dataclasses.replace(cfg.schedule, max_iter=n))
+                       for n in (3, 1))
+    with pytest.raises(ValueError, match="only --max_iter may grow"):
+        experiment._check_resumable(shorter, workdir)
+    experiment._check_resumable(longer, workdir)
+    extended = experiment.train(longer, dataset, workdir, verbose=0)
+    state = extended.schedule.state
+    assert extended.schedule.done and (state.iteration, state.restarts) == (3, 2)
+    assert state.steps_per_phase["restart"] > trainer.schedule.state.steps_per_phase["restart"]
+
 
 def test_progress_lines_name_phases_and_iterations_and_say_what_is_left(tmp_path, capsys):
     cfg = tiny_config()

@@ -86,6 +86,28 @@ def test_state_round_trips_through_json():
     assert restored.state == s.state
 
 
+def test_a_finished_run_given_more_iterations_goes_on_as_the_longer_run_would():
+    def config(max_iter):
+        return S.ScheduleConfig(method="entropy", max_iter=max_iter, restart_every=2, threshold_window=1,
+                                max_target_steps=3, max_budget_steps=3, restart_budget_steps=2,
+                                pretrain_identity_steps=1, pretrain_target_steps=1, pretrain_budget_steps=1)
+
+    def logs(phase, i):
+        return {"val_acc_t": (i % 3) / 2, "acc_b_min": (i % 4) / 3}
+    whole = S.Schedule(config(5))
+    whole_seen, whole_restarts = _run(whole, logs, 1000)
+    first = S.Schedule(config(4))  # ends at iteration 4, where the longer run restarts
+    seen, restarts = _run(first, logs, 1000)
+    assert first.done and not first.extend()  # nothing to add at the same max_iter
+    resumed = S.Schedule.from_json(config(5), first.to_json())
+    assert resumed.extend() and resumed.phase == "restart"  # re-initialise fB, then retrain it
+    more, more_restarts = _run(resumed, lambda p, i: logs(p, i + len(seen)), 1000)
+    assert seen + more == whole_seen
+    assert restarts + [len(seen)] + [len(seen) + i for i in more_restarts] == whole_restarts
+    assert resumed.state == whole.state
+    assert not S.Schedule.from_json(config(3), first.to_json()).extend()  # fewer: stays done
+
+
 def test_remaining_steps_count_pretraining_exactly_then_price_iterations_at_their_mean():
     s = S.Schedule(S.ScheduleConfig(method="entropy", max_iter=4, max_target_steps=5, max_budget_steps=5,
                                     threshold_window=1, pretrain_identity_steps=2, pretrain_target_steps=3,

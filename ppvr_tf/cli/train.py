@@ -2,7 +2,8 @@
 
     ppvr-train --flagfile=flags/synthetic/entropy.flags --workdir=runs/entropy
 
-Rerunning the same command resumes from the last checkpoint in --workdir.
+Rerunning the same command resumes from the last checkpoint in --workdir; with a larger
+--max_iter, a finished run trains on (then exports and evaluates again).
 """
 from __future__ import annotations
 

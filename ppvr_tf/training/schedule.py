@@ -159,8 +159,7 @@ class Schedule:
         return False
 
     def _next_in_cycle(self) -> bool:
-        s, c = self.state, self.config
-        cycle = self.cycle
+        s, cycle = self.state, self.cycle
         if s.phase == RESTART:
             self._enter(cycle[0])
             return False
@@ -169,15 +168,28 @@ class Schedule:
             self._enter(cycle[position])
             return False
         s.iteration += 1
+        return self._after_iteration()
+
+    def _after_iteration(self) -> bool:
+        """Iteration ``state.iteration`` has ended: done, a restart, or the next cycle."""
+        s, c = self.state, self.config
         if s.iteration >= c.max_iter:
             self._enter(DONE)
             return False
-        if c.restart_every and s.iteration % c.restart_every == 0:
+        if c.restart_every and s.iteration and s.iteration % c.restart_every == 0:
             s.restarts += 1
             self._enter(RESTART)
             return True
-        self._enter(cycle[0])
+        self._enter(self.cycle[0])
         return False
+
+    def extend(self) -> bool:
+        """A finished run resumed with a larger ``max_iter`` trains on from where it ended,
+        step for step as a run started with that ``max_iter``. Returns True when the budget
+        models must be re-initialised first (the extension begins with a restart)."""
+        if not self.done or self.state.iteration >= self.config.max_iter:
+            return False
+        return self._after_iteration()
 
     def _enter(self, phase: str) -> None:
         if phase in self.cycle and self.state.iteration >= self.config.max_iter:
