@@ -328,6 +328,10 @@ def test_progress_lines_name_phases_and_iterations_and_say_what_is_left(tmp_path
     assert any("pretraining" in line and "left" in line for line in lines)
     assert any("iteration 2/2" in line for line in lines) and "training done" in lines[-1]
     assert not any("Epoch" in line or ".0000" in line for line in lines)
+    # each line names the step whose numbers it shows: fD's step logs acc_b_max, fB's acc_b_min
+    fd_steps = [line for line in lines if "fD step against fB" in line]
+    assert fd_steps and all("acc_b_max" in line and "acc_b_min" not in line for line in fd_steps)
+    assert not any("pretraining fB" in line and "loss_t" in line for line in lines)
 
 
 def test_target_finetuning_refits_ft_on_the_final_fd_and_never_ends_worse_on_validation(tmp_path, shown_lines):

@@ -14,6 +14,12 @@ from ppvr_tf.models.degradation import degrade_clips
 from ppvr_tf.training import phases
 
 
+def step_just_run(logs: dict) -> tuple[str, int]:
+    """(phase, iteration) of the step whose logs these are. The schedule has already
+    moved on to the next step's phase, so a callback reads them here, not from it."""
+    return phases.ALL[int(logs["phase"])], int(logs["iteration"])
+
+
 class TrainingDiverged(FloatingPointError):
     """A loss became NaN or Inf; the last good checkpoint is kept."""
 
@@ -28,10 +34,11 @@ class NonFiniteGuard(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         bad = {k: v for k, v in (logs or {}).items() if not math.isfinite(float(v))}
         if bad:
-            state = self.model.schedule.state
+            phase, iteration = step_just_run(logs)
+            step = self.model.schedule.state.total_steps
             raise TrainingDiverged(
-                f"{', '.join(f'{k}={float(v)}' for k, v in bad.items())} at step {state.total_steps} "
-                f"(iteration {state.iteration}, phase {state.phase!r}); training stopped. The last "
+                f"{', '.join(f'{k}={float(v)}' for k, v in bad.items())} at step {step} "
+                f"(iteration {iteration}, phase {phase!r}); training stopped. The last "
                 f"good checkpoint is {self.checkpoints.latest_checkpoint or 'none (no checkpoint yet)'}; "
                 "lower the learning rates or γ and rerun the same command to resume from it.")
 
@@ -90,7 +97,6 @@ PHASE_NAMES = {
     phases.RESTART: "restart: fresh fB trained",
     phases.KBEAM_SELECT: "K-beam: picking the beam",
     phases.KBEAM_ASCENT: "K-beam: fD ascent",
-    phases.DONE: "training done",
 }
 SHOWN = ("loss_identity", "loss_t", "acc_t", phases.TARGET_VAL_ACCURACY, "acc_b_min", "acc_b_max",
          "entropy_b_min")  # the numbers worth a glance, in this order
@@ -162,21 +168,25 @@ class Progress(keras.callbacks.Callback):
         schedule, now = self.model.schedule, time.monotonic()
         if self.steps == 1:
             self.paced_from = now
-        state = schedule.state
-        stage = state.phase if state.phase in phases.PRETRAINING else state.iteration
+        phase, iteration = step_just_run(logs)
+        stage = phase if phase in phases.PRETRAINING else iteration
         if stage == self.stage and now - self.shown < self.every_seconds and not schedule.done:
             return
         self.stage, self.shown = stage, now
-        self.write(self.line(schedule, logs or {}, now))
+        self.write(self.line(schedule, logs, now))
 
     def line(self, schedule, logs: dict, now: float) -> str:
-        s, c = schedule.state, schedule.config
-        where = (PHASE_NAMES[s.phase] if s.phase in phases.PRETRAINING or schedule.done else
-                 f"iteration {min(s.iteration + 1, c.max_iter)}/{c.max_iter}, {PHASE_NAMES[s.phase]}")
+        """The step just run: its phase, iteration and numbers; the schedule's steps left."""
+        c = schedule.config
+        phase, iteration = step_just_run(logs)
+        where = PHASE_NAMES[phase] if phase in phases.PRETRAINING else \
+            f"iteration {iteration + 1}/{c.max_iter}, {PHASE_NAMES[phase]}"
+        if schedule.done:
+            where += "; training done"
         numbers = "  ".join(f"{k} {float(logs[k]):.3f}" for k in SHOWN if k in logs)
         remaining, bound = schedule.remaining_steps()
         left = ""
         if self.steps > 1 and not schedule.done:  # the pace of steps after the first, which traces
             pace = (now - self.paced_from) / (self.steps - 1)
             left = f"  {'at most ' if bound else '~'}{clock(remaining * pace)} left"
-        return f"[{clock(now - self.started)}] step {s.total_steps}  {where}  {numbers}{left}"
+        return f"[{clock(now - self.started)}] step {schedule.state.total_steps}  {where}  {numbers}{left}"

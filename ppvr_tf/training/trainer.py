@@ -80,7 +80,7 @@ class AdversarialTrainer(keras.Model):
         self.phase_steps: dict[str, Callable] = {}
 
         def train_function(iterator):
-            phase = self.schedule.phase
+            phase, iteration = self.schedule.phase, self.schedule.state.iteration
             if phase not in self.phase_steps:
                 self.phase_steps[phase] = self._compile_step()
             logs = self.phase_steps[phase](iterator)
@@ -92,7 +92,7 @@ class AdversarialTrainer(keras.Model):
                 self.beam_choice.assign(self.schedule.state.beam_choice)
             if self.schedule.done:
                 self.stop_training = True
-            return {**logs, "phase": phases.index(phase), "iteration": self.schedule.state.iteration}
+            return {**logs, "phase": phases.index(phase), "iteration": iteration}  # the step just run
 
         self.train_function = train_function
         return train_function
