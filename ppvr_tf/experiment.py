@@ -366,7 +366,8 @@ def _learned(cfg: ExperimentConfig, dataset: Dataset, workdir: Workdir,
     state = trainer.schedule.state
     training = {"total_steps": state.total_steps, "iterations": state.iteration,
                 "restarts": state.restarts, "steps_per_phase": state.steps_per_phase,
-                "capped_loops": state.capped_loops, "seconds": round(seconds, 1)}
+                "capped_loops": state.capped_loops, "seconds": round(seconds, 1),
+                "per_iteration": state.per_iteration}
     if finetuned:
         training["target_finetune"] = finetuned
     return (saved_model.ServingModel(workdir.degradation),  # judge what was exported

@@ -13,7 +13,7 @@ results.json (schema ``ppvr_tf.results/2``)::
       "degraded": <two-fold result of the run's fD: learned, a baseline, or the raw video>,
       "warnings": [str, ...] (raw models that scored near chance: the evaluation did not learn),
       "training": {"total_steps", "iterations", "restarts", "steps_per_phase",
-                   "capped_loops", "seconds"} (null when nothing was trained),
+                   "capped_loops", "seconds", "per_iteration"} (null when nothing was trained),
       "config": <the experiment configuration>
     }
 

@@ -187,7 +187,10 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     second = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"resumed from {workdir}/checkpoints/ckpt-{saved} at step {saved}" in second.stderr
-    assert _read_results(workdir)["training"]["total_steps"] > saved
+    training = _read_results(workdir)["training"]
+    assert training["total_steps"] > saved
+    assert len(training["per_iteration"]) == 16  # resumed, the record is whole
+    assert all("adversarial" in it and "budget" in it for it in training["per_iteration"])
 
 
 def test_mixed_bfloat16_trains_in_bf16_and_exports_float32_models(tmp_path):

@@ -111,6 +111,12 @@ def _schedule(checkpoint: str) -> dict:
     return json.loads(reader.get_tensor(name).decode())
 
 
+def _decisions(state: dict) -> dict:
+    """The schedule without the logged numbers it books (round-off apart between runs)."""
+    steps = [{phase: record["steps"] for phase, record in it.items()} for it in state["per_iteration"]]
+    return {**state, "per_iteration": steps, "current": None}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("multi_worker")
@@ -125,7 +131,7 @@ def test_two_workers_end_with_the_weights_of_one_process(runs):
     assert "the chief writes" in outputs[1] and "the chief writes" not in outputs[0]
     state = _schedule(latest["two"])
     assert state["phase"] == "done" and state["restarts"] >= 1, state
-    assert _schedule(latest["one"]) == state  # every host-side decision alike
+    assert _decisions(_schedule(latest["one"])) == _decisions(state)  # every host-side decision alike
     _assert_same_training(latest["two"], latest["one"])
     results = json.loads((root / "two" / "results.json").read_text())
     assert results["config"]["strategy"] == "multi_worker" and results["training"]["restarts"] >= 1

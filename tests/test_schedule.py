@@ -78,6 +78,29 @@ def test_kbeam_cycle_runs_d_iter_ascent_steps_against_argmin():
     assert s.state.beam_choice == 1
 
 
+def test_each_iteration_books_where_its_phases_ended_and_a_resume_keeps_the_records_whole():
+    config = S.ScheduleConfig(method="entropy", max_iter=3, th1=0.5, th2=0.5, threshold_window=1,
+                              max_budget_steps=3, restart_every=2, restart_budget_steps=1,
+                              pretrain_identity_steps=1, pretrain_target_steps=0, pretrain_budget_steps=0)
+    budget_acc = iter([0.1, 0.9, 0.1, 0.2, 0.3, 0.9, 0.6, 0.1, 0.7])  # loops of 2, 3 (capped), restart 1, 1, 1
+
+    def logs(phase, step):
+        if phase in ("budget", "restart"):
+            return {"acc_b_min": next(budget_acc)}
+        return {"acc_b_max": step / 100} if phase == "adversarial" else {"val_acc_t": 1.0}
+
+    s = S.Schedule(config)
+    _run(s, logs, 9)  # into iteration 2's th2 loop: resume from there
+    s = S.Schedule.from_json(config, s.to_json())
+    seen, _ = _run(s, logs, 100)
+    first, second, third = s.state.per_iteration
+    assert first == {"adversarial": {"steps": 1, "acc_b_max": 0.02}, "target": {"steps": 1, "val_acc_t": 1.0},
+                     "budget": {"steps": 2, "acc_b_min": 0.9}}
+    assert second["budget"] == {"steps": 3, "acc_b_min": 0.3} and "restart" not in second
+    assert third["restart"] == {"steps": 1, "acc_b_min": 0.9} and third["budget"] == {"steps": 1, "acc_b_min": 0.6}
+    assert s.done and not s.state.current
+
+
 def test_state_round_trips_through_json():
     config = S.ScheduleConfig(method="entropy", max_iter=3)
     s = S.Schedule(config)

@@ -64,6 +64,11 @@ class ScheduleState:
     recent: list = dataclasses.field(default_factory=list)
     steps_per_phase: dict = dataclasses.field(default_factory=dict)
     capped_loops: dict = dataclasses.field(default_factory=dict)
+    # One record per finished iteration: for each phase it ran, its steps and its last step's logs
+    # (fD's step against fB; where the th1 and th2 loops ended). Checkpointed with the rest, so a
+    # resumed run neither loses nor repeats records.
+    per_iteration: list = dataclasses.field(default_factory=list)
+    current: dict = dataclasses.field(default_factory=dict)  # the iteration in progress
 
 
 class Schedule:
@@ -132,6 +137,7 @@ class Schedule:
             if s.phase_steps >= self._pretraining_steps(phase):
                 self._enter(self._next_pretraining_phase(phase))
             return False
+        self._book(phase, logs)
         if phase == KBEAM_SELECT:
             losses = [logs[k] for k in sorted(logs) if k.startswith("lb_")]
             s.beam_choice = min(range(len(losses)), key=losses.__getitem__)
@@ -168,7 +174,14 @@ class Schedule:
             self._enter(cycle[position])
             return False
         s.iteration += 1
+        s.per_iteration.append(s.current)
+        s.current = {}
         return self._after_iteration()
+
+    def _book(self, phase: str, logs: dict[str, float]) -> None:
+        record = self.state.current.setdefault(phase, {"steps": 0})
+        record["steps"] += 1
+        record.update({k: round(float(v), 4) for k, v in logs.items()})
 
     def _after_iteration(self) -> bool:
         """Iteration ``state.iteration`` has ended: done, a restart, or the next cycle."""
