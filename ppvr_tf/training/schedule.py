@@ -10,6 +10,10 @@ are expressed without data-dependent control flow around optimizer updates
 After the pretraining phases the schedule walks the method's cycle (one iteration:
 ``methods/grl.py``, ``entropy.py``, ``kbeam.py`` each define theirs).
 
+The schedule also books how each phase of an iteration ended (``per_iteration``,
+results.json's ``training.per_iteration``): fD's step against fB, and where the th1 and
+th2 loops stopped.
+
 With restarting, every ``restart_every`` iterations the budget models are
 re-initialised and retrained with fD and fT frozen (phase ``restart``): from random
 weights, or (``restart_from=pretrained``) from the weights fB's pretraining left them.
