@@ -7,7 +7,7 @@ Everything a run writes lives in its workdir::
     saved_model/degradation/      fD, camera side   (serve(frames))
     saved_model/target/           fT, cloud side    (serve(clips))
     tensorboard/                  scalars and raw | degraded frames
-    results.json, tradeoff.png, frames.png
+    results.json, tradeoff.png, training.png (learned fDs), frames.png
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ class Workdir:
 
     def __getattr__(self, name):
         paths = {"config": "config.json", "checkpoints": "checkpoints", "results": "results.json",
-                 "plot": "tradeoff.png", "frames": "frames.png", "tensorboard": "tensorboard",
+                 "plot": "tradeoff.png", "frames": "frames.png", "training_plot": "training.png",
+                 "tensorboard": "tensorboard",
                  "degradation": "saved_model/degradation", "target": "saved_model/target"}
         if name not in paths:
             raise AttributeError(name)
@@ -415,6 +416,9 @@ def write_outputs(results: dict, dataset: Dataset, frame_filter, inversion: kera
                   workdir: Workdir, title: str) -> None:
     reporting.write_results(workdir.results, results)
     reporting.tradeoff_plot(workdir.plot, results, title)
+    if (results.get("training") or {}).get("per_iteration"):
+        reporting.training_plot(workdir.training_plot, results["training"]["per_iteration"],
+                                results["chance"]["budget_score"] if results["budget_metric"] == "accuracy" else None)
     write_frames(workdir.frames, dataset, frame_filter, inversion)
 
 

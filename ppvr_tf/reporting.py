@@ -144,6 +144,46 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
     plt.close(fig)
 
 
+def training_plot(path: str, per_iteration: list[dict], chance: float | None) -> None:
+    """Did fD get ahead of fB? Per adversarial iteration: the budget models' accuracy on
+    their batch at fD's step (the most accurate one) and where the th2 loop stopped (the
+    least accurate one), and how many steps the th1 and th2 loops took."""
+    fig, (acc, steps) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
+    x = np.arange(1, len(per_iteration) + 1)
+    curves = (("acc_b_max", "adversarial", "most accurate fB, at fD's step", "tab:red"),
+              ("acc_b_min", "budget", "least accurate fB, where the th2 loop stopped", "tab:blue"))
+    for key, phase, label, colour in curves:
+        y = np.array([it.get(phase, {}).get(key, np.nan) for it in per_iteration], float)
+        acc.plot(x, y, c=colour, alpha=0.25, lw=0.8)
+        acc.plot(x, _running_mean(y, max(1, len(y) // 20)), c=colour, lw=2, label=label)
+    if chance is not None:
+        acc.axhline(chance, ls=":", c="gray", label="chance")
+    acc.set_ylim(0, 1.02)
+    acc.set_ylabel("fB accuracy on its batch")
+    acc.legend(fontsize=8, loc="lower left")
+    for phase, label, colour in (("target", "th1 loop (fT, fD on LT)", "tab:green"),
+                                 ("budget", "th2 loop (fB)", "tab:blue")):
+        steps.plot(x, [it.get(phase, {}).get("steps", 0) for it in per_iteration], c=colour, lw=1, label=label)
+    steps.set_ylabel("steps per iteration")
+    steps.set_xlabel("adversarial iteration")
+    steps.legend(fontsize=8)
+    for ax in (acc, steps):
+        ax.grid(alpha=0.3)
+    save_png(path, fig)
+    plt.close(fig)
+
+
+def _running_mean(y: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` finite values at each point (NaN where there are none)."""
+    out = np.full(len(y), np.nan)
+    for i in range(len(y)):
+        recent = y[max(0, i - window + 1):i + 1]
+        recent = recent[np.isfinite(recent)]
+        if len(recent):
+            out[i] = recent.mean()
+    return out
+
+
 def frames_figure(path: str, rows: dict[str, np.ndarray], titles: list[str], gap: int = 2) -> None:
     """For each clip, one row of frames per version ({"raw": clips, "fD(X)": clips, ...}),
     drawn as one image per clip (one small plot per frame is slow to draw).

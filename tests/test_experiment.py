@@ -145,7 +145,7 @@ def test_cli_end_to_end_then_evaluate_the_saved_model(tmp_path):
     assert blind == metrics.best_of_blind_guessers(test_clips, chance, guessers)
     chance_row = next(line for line in run.stdout.splitlines() if line.startswith("chance "))
     assert blind > chance and f"{blind:.3f}" in chance_row
-    for name in ("tradeoff.png", "frames.png", "saved_model/degradation/saved_model.pb",
+    for name in ("tradeoff.png", "training.png", "frames.png", "saved_model/degradation/saved_model.pb",
                  "saved_model/target/saved_model.pb", "config.json"):
         assert os.path.exists(os.path.join(workdir, name)), name
     assert glob.glob(os.path.join(workdir, "tensorboard", "events.out.tfevents.*"))
