@@ -416,9 +416,7 @@ def write_outputs(results: dict, dataset: Dataset, frame_filter, inversion: kera
                   workdir: Workdir, title: str) -> None:
     reporting.write_results(workdir.results, results)
     reporting.tradeoff_plot(workdir.plot, results, title)
-    if (results.get("training") or {}).get("per_iteration"):
-        reporting.training_plot(workdir.training_plot, results["training"]["per_iteration"],
-                                results["chance"]["budget_score"] if results["budget_metric"] == "accuracy" else None)
+    reporting.training_plot(workdir.training_plot, results)
     write_frames(workdir.frames, dataset, frame_filter, inversion)
 
 

@@ -144,10 +144,14 @@ def tradeoff_plot(path: str, results: dict, title: str) -> None:
     plt.close(fig)
 
 
-def training_plot(path: str, per_iteration: list[dict], chance: float | None) -> None:
+def training_plot(path: str, results: dict) -> None:
     """Did fD get ahead of fB? Per adversarial iteration: the budget models' accuracy on
     their batch at fD's step (the most accurate one) and where the th2 loop stopped (the
-    least accurate one), and how many steps the th1 and th2 loops took."""
+    least accurate one), and how many steps the th1 and th2 loops took. Nothing for a run
+    that trained nothing (or was resumed from a checkpoint without the record)."""
+    per_iteration = (results.get("training") or {}).get("per_iteration")
+    if not per_iteration:
+        return
     fig, (acc, steps) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
     x = np.arange(1, len(per_iteration) + 1)
     curves = (("acc_b_max", "adversarial", "most accurate fB, at fD's step", "tab:red"),
@@ -156,8 +160,8 @@ def training_plot(path: str, per_iteration: list[dict], chance: float | None) ->
         y = np.array([it.get(phase, {}).get(key, np.nan) for it in per_iteration], float)
         acc.plot(x, y, c=colour, alpha=0.25, lw=0.8)
         acc.plot(x, _running_mean(y, max(1, len(y) // 20)), c=colour, lw=2, label=label)
-    if chance is not None:
-        acc.axhline(chance, ls=":", c="gray", label="chance")
+    if results["budget_metric"] == "accuracy":
+        acc.axhline(results["chance"]["budget_score"], ls=":", c="gray", label="chance")
     acc.set_ylim(0, 1.02)
     acc.set_ylabel("fB accuracy on its batch")
     acc.legend(fontsize=8, loc="lower left")
