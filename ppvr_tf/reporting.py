@@ -148,12 +148,15 @@ def training_plot(path: str, results: dict) -> None:
     """Did fD get ahead of fB? Per adversarial iteration: the budget models' accuracy on
     their batch at fD's step (the most accurate one) and where the th2 loop stopped (the
     least accurate one), and how many steps the th1 and th2 loops took. Nothing for a run
-    that trained nothing (or was resumed from a checkpoint without the record)."""
-    per_iteration = (results.get("training") or {}).get("per_iteration")
+    that trained nothing; a run resumed from a checkpoint older than the record has its
+    last iterations only, drawn at their own iteration numbers."""
+    training = results.get("training") or {}
+    per_iteration = training.get("per_iteration")
     if not per_iteration:
         return
     fig, (acc, steps) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
-    x = np.arange(1, len(per_iteration) + 1)
+    last = training["iterations"]
+    x = np.arange(last - len(per_iteration) + 1, last + 1)
     curves = (("acc_b_max", "adversarial", "most accurate fB, at fD's step", "tab:red"),
               ("acc_b_min", "budget", "least accurate fB, where the th2 loop stopped", "tab:blue"))
     for key, phase, label, colour in curves:
