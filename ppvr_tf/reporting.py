@@ -155,8 +155,7 @@ def training_plot(path: str, results: dict) -> None:
     if not per_iteration:
         return
     fig, (acc, steps) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True)
-    last = training["iterations"]
-    x = np.arange(last - len(per_iteration) + 1, last + 1)
+    x = iteration_numbers(training)
     curves = (("acc_b_max", "adversarial", "most accurate fB, at fD's step", "tab:red"),
               ("acc_b_min", "budget", "least accurate fB, where the th2 loop stopped", "tab:blue"))
     for key, phase, label, colour in curves:
@@ -178,6 +177,47 @@ def training_plot(path: str, results: dict) -> None:
         ax.grid(alpha=0.3)
     save_png(path, fig)
     plt.close(fig)
+
+
+def iteration_numbers(training: dict) -> np.ndarray:
+    """The iteration each entry of ``per_iteration`` records: the record ends at the run's
+    last iteration and, after a resume from an older checkpoint, starts later than 1."""
+    last = training["iterations"]
+    return np.arange(last - len(training["per_iteration"]) + 1, last + 1)
+
+
+def training_bands(results: dict, width: int) -> list[dict]:
+    """``training.per_iteration`` summarised over bands of ``width`` iterations: the mean
+    accuracy of the most accurate fB at fD's step and of the least accurate one where the
+    th2 loop stopped, and the th1 / th2 loops' steps and loops stopped at their caps."""
+    if width < 1:
+        raise ValueError(f"band width must be at least 1, got {width}")
+    training = results.get("training") or {}
+    per_iteration = training.get("per_iteration")
+    if not per_iteration:
+        raise ValueError("results have no training.per_iteration (nothing trained, or a run older than the record)")
+    caps = {"target": results["config"]["schedule"]["max_target_steps"],
+            "budget": results["config"]["schedule"]["max_budget_steps"]}
+    numbers = iteration_numbers(training)
+    bands = []
+    for start in range(0, len(per_iteration), width):
+        band = per_iteration[start:start + width]
+
+        def values(phase, key):
+            return [it[phase][key] for it in band if key in it.get(phase, {})]
+
+        def mean(phase, key):
+            found = values(phase, key)
+            return round(float(np.mean(found)), 3) if found else None
+        row = {"first": int(numbers[start]), "last": int(numbers[start + len(band) - 1]),
+               "acc_b_max_at_fd_step": mean("adversarial", "acc_b_max"),
+               "acc_b_min_at_th2_end": mean("budget", "acc_b_min")}
+        for phase, name in (("target", "th1"), ("budget", "th2")):
+            steps = values(phase, "steps")
+            row[f"{name}_steps"] = int(sum(steps))
+            row[f"{name}_capped"] = sum(n >= caps[phase] for n in steps)
+        bands.append(row)
+    return bands
 
 
 def _running_mean(y: np.ndarray, window: int) -> np.ndarray:

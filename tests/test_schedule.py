@@ -146,3 +146,34 @@ def test_remaining_steps_count_pretraining_exactly_then_price_iterations_at_thei
     assert s.state.iteration == 1 and s.remaining_steps() == (3 * 6, False)
     _run(s, logs, 100)
     assert s.done and s.remaining_steps() == (0, False)
+
+
+def test_training_bands_number_a_record_that_starts_late_and_count_capped_loops():
+    """tools/training_bands.py: a record that lost its first iterations to a resume keeps
+    the run's own iteration numbers; means and cap counts are per band."""
+    from ppvr_tf import reporting
+    config = S.ScheduleConfig(method="entropy", max_iter=5, th1=0.5, th2=0.45, threshold_window=1,
+                              max_target_steps=2, max_budget_steps=3, pretrain_identity_steps=0,
+                              pretrain_target_steps=0, pretrain_budget_steps=0)
+    iteration = {"n": 0}
+
+    def logs(phase, _):
+        if phase == "adversarial":
+            iteration["n"] += 1
+            return {"acc_b_max": iteration["n"] / 10}
+        if phase == "target":  # th1's loop: passes at once in odd iterations, capped in even ones
+            return {"val_acc_t": 1.0 if iteration["n"] % 2 else 0.0}
+        return {"acc_b_min": 0.1 * iteration["n"]}  # passes th2 = 0.45 in iteration 5 only
+    s = S.Schedule(config)
+    _run(s, logs, 1000)
+    training = {"iterations": 5, "per_iteration": s.state.per_iteration[1:]}  # iteration 1 lost to a resume
+    results = {"training": training, "config": {"schedule": {"max_target_steps": 2, "max_budget_steps": 3}}}
+    bands = reporting.training_bands(results, width=3)
+    assert [(b["first"], b["last"]) for b in bands] == [(2, 4), (5, 5)]
+    assert bands[0]["acc_b_max_at_fd_step"] == pytest.approx(0.3)
+    assert bands[0]["acc_b_min_at_th2_end"] == pytest.approx(0.3)
+    assert (bands[0]["th1_steps"], bands[0]["th1_capped"]) == (5, 2)  # 2 + 1 + 2
+    assert (bands[0]["th2_steps"], bands[0]["th2_capped"]) == (9, 3)
+    assert (bands[1]["th2_steps"], bands[1]["th2_capped"]) == (1, 0)
+    with pytest.raises(ValueError, match="per_iteration"):
+        reporting.training_bands({"training": None}, width=3)
