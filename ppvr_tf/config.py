@@ -134,8 +134,8 @@ def validate(cfg: ExperimentConfig) -> None:
     for flag, value in (("th1", s.th1), ("th2", s.th2)):
         if not 0.0 < value <= 1.0:
             raise ConfigError(flag, f"threshold must lie in (0, 1], got {value}")
-    for flag, value in (("max_iter", s.max_iter), ("d_iter", s.d_iter), ("batch_size", o.batch_size),
-                        ("num_frames", d.num_frames), ("frame_height", d.height),
+    for flag, value in (("max_iter", s.max_iter), ("d_iter", s.d_iter), ("degradation_steps", s.degradation_steps),
+                        ("batch_size", o.batch_size), ("num_frames", d.num_frames), ("frame_height", d.height),
                         ("frame_width", d.width), ("fd_width", m.fd_width),
                         ("target_width", m.target_width), ("checkpoint_every", cfg.checkpoint_every),
                         ("threshold_window", s.threshold_window)):
@@ -160,6 +160,8 @@ def validate(cfg: ExperimentConfig) -> None:
     if m.fd_levels and (m.fd_levels < 2 or m.degradation not in ("transformer", "mcu")):
         raise ConfigError("fd_levels", f"at least 2 levels, for the transformer or mcu fD; got {m.fd_levels} "
                                        f"for {m.degradation!r}")
+    if s.degradation_steps != 1 and s.method == "kbeam":
+        raise ConfigError("degradation_steps", "K-beam's fD takes --d_iter ascent steps per iteration")
     if s.restart_from == "pretrained" and not (s.restart_every and s.pretrain_budget_steps):
         raise ConfigError("restart_from", "restarting from pretrained budget models needs --restart_every > 0 "
                                           "and --pretrain_budget_steps > 0")

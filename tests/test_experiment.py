@@ -68,6 +68,8 @@ def tiny_config(**schedule) -> ExperimentConfig:
     ({"model": ModelConfig(budget_family="cnn", inversion_budget=True),
       "schedule": ScheduleConfig(method="kbeam")}, "inversion_budget"),
     ({"schedule": ScheduleConfig(restart_from="pretrained")}, "restart_from"),  # with no restarts
+    ({"schedule": ScheduleConfig(degradation_steps=0)}, "degradation_steps"),
+    ({"schedule": ScheduleConfig(method="kbeam", degradation_steps=2)}, "degradation_steps"),  # that is --d_iter
 ])
 def test_invalid_settings_fail_naming_the_flag(change, flag):
     base = dataclasses.replace(tiny_config(), **{"model": ModelConfig(budget_family="cnn")})

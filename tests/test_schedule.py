@@ -177,3 +177,14 @@ def test_training_bands_number_a_record_that_starts_late_and_count_capped_loops(
     assert (bands[1]["th2_steps"], bands[1]["th2_capped"]) == (1, 0)
     with pytest.raises(ValueError, match="per_iteration"):
         reporting.training_bands({"training": None}, width=3)
+
+
+@pytest.mark.parametrize("method", ["grl", "entropy"])
+def test_degradation_steps_repeat_fds_step_before_the_threshold_loops(method):
+    s = S.Schedule(S.ScheduleConfig(method=method, max_iter=2, degradation_steps=3, threshold_window=1,
+                                    pretrain_identity_steps=0, pretrain_target_steps=0, pretrain_budget_steps=0))
+    seen, _ = _run(s, lambda p, i: {"val_acc_t": 1.0, "acc_b_min": 1.0, "acc_b_max": i}, 100)
+    assert seen == (["adversarial"] * 3 + ["target", "budget"]) * 2
+    fd_step = s.state.per_iteration[1]["adversarial"]
+    assert (fd_step["steps"], fd_step["acc_b_max"]) == (3, 8)  # the last of the three
+    assert s.max_steps() == 2 * (3 + s.config.max_target_steps + s.config.max_budget_steps)

@@ -37,6 +37,10 @@ class ScheduleConfig:
     th1: float = option(0.85, "Target validation accuracy threshold (th1 loop).")
     th2: float = option(0.99, "Budget training accuracy threshold (th2 loop).")
     d_iter: int = option(30, "K-beam ascent steps per iteration.")
+    degradation_steps: int = option(
+        1, "fD's adversarial steps per iteration (GRL's eq. 7a, Entropy's eq. 10a), each on a new batch against "
+        "the same fT and fB, before the th1 and th2 loops: how far fD may get ahead of budget models that then "
+        "catch up. 1: the paper's.")
     restart_every: int = option(0, "Restart the budget models every R iterations (0: never).")
     restart_from: str = option(
         "scratch", "What a restarted budget model starts from: scratch (fresh random weights, the paper's) or "
@@ -121,7 +125,7 @@ class Schedule:
 
     def _per_iteration_cap(self) -> int:
         c = self.config
-        caps = {ADVERSARIAL: 1, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter,
+        caps = {ADVERSARIAL: c.degradation_steps, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter,
                 TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
         return sum(caps[phase] for phase in self.cycle)
 
@@ -146,10 +150,9 @@ class Schedule:
             losses = [logs[k] for k in sorted(logs) if k.startswith("lb_")]
             s.beam_choice = min(range(len(losses)), key=losses.__getitem__)
             return self._next_in_cycle()
-        if phase == KBEAM_ASCENT:
-            return self._next_in_cycle() if s.phase_steps >= c.d_iter else False
-        if phase == ADVERSARIAL:
-            return self._next_in_cycle()
+        if phase in (KBEAM_ASCENT, ADVERSARIAL):
+            steps = c.d_iter if phase == KBEAM_ASCENT else c.degradation_steps
+            return self._next_in_cycle() if s.phase_steps >= steps else False
         if phase == TARGET:
             return self._threshold_loop(logs[TARGET_VAL_ACCURACY], c.th1, c.max_target_steps)
         if phase in (BUDGET, RESTART):
