@@ -123,10 +123,14 @@ class Schedule:
             per_iteration, bound = self._per_iteration_cap(), True
         return pretraining + max(0, round(c.max_iter * per_iteration - adversarial)), bound
 
+    def _fixed_steps(self) -> dict[str, int]:
+        """The phases of an iteration that run a set number of steps (no threshold loop)."""
+        c = self.config
+        return {ADVERSARIAL: c.degradation_steps, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter}
+
     def _per_iteration_cap(self) -> int:
         c = self.config
-        caps = {ADVERSARIAL: c.degradation_steps, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter,
-                TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
+        caps = {**self._fixed_steps(), TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
         return sum(caps[phase] for phase in self.cycle)
 
     # -- transitions -----------------------------------------------------------
@@ -149,10 +153,9 @@ class Schedule:
         if phase == KBEAM_SELECT:
             losses = [logs[k] for k in sorted(logs) if k.startswith("lb_")]
             s.beam_choice = min(range(len(losses)), key=losses.__getitem__)
-            return self._next_in_cycle()
-        if phase in (KBEAM_ASCENT, ADVERSARIAL):
-            steps = c.d_iter if phase == KBEAM_ASCENT else c.degradation_steps
-            return self._next_in_cycle() if s.phase_steps >= steps else False
+        fixed = self._fixed_steps()
+        if phase in fixed:
+            return self._next_in_cycle() if s.phase_steps >= fixed[phase] else False
         if phase == TARGET:
             return self._threshold_loop(logs[TARGET_VAL_ACCURACY], c.th1, c.max_target_steps)
         if phase in (BUDGET, RESTART):
