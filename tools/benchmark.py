@@ -14,7 +14,8 @@ Sections (``--sections``):
              and the paper-shape entropy step fed from them against fed from memory.
   eval       the two-fold evaluation's wall time (fresh fT, N attackers) on the synthetic default.
   inference  fD per frame (112x112 RGB; the mcu fD also 120x160 gray): Keras float, LiteRT
-             float32 and int8 on one thread, with MACs per frame.
+             float32 and int8 on one thread, with MACs per frame. The weights do not change
+             the time, so the fDs are untrained, at the paper's and the flagfiles' sizes.
 
 Prints one table and writes every row as JSON (``--out``), with the headline numbers
 ``ceiling_gflops_fp32``, ``adversarial_over_plain`` (entropy M=1 over the plain fT step,
@@ -253,6 +254,10 @@ def evaluation_time() -> dict:
 
 # (name, fD as the experiments build it, the camera's frame: H, W, channels)
 INFERENCE = (("paper fD (transformer)", {"degradation": "transformer"}, (112, 112, 3)),
+             ("paper fD, width 0.25, skip", {"degradation": "transformer", "fd_width": 0.25,  # flags/synthetic
+                                             "fd_residual_blocks": 3, "fd_skip": True}, (112, 112, 3)),
+             ("paper fD, width 0.25", {"degradation": "transformer", "fd_width": 0.25,  # flags/kth
+                                       "fd_residual_blocks": 3}, (112, 112, 3)),
              ("mcu fD", {"degradation": "mcu", "fd_residual_blocks": 2}, (112, 112, 3)),
              ("mcu fD", {"degradation": "mcu", "fd_residual_blocks": 2}, (120, 160, 1)))
 
@@ -320,7 +325,7 @@ def table(results: dict) -> str:
     if "evaluation" in results:
         lines.append(f"two-fold evaluation: {results['evaluation']}")
     for r in results.get("inference", []):
-        lines.append(f"{r['fd']:24s} {r['frame']:14s} {r['runtime']:24s} {r['ms_per_frame']:8.2f} ms/frame")
+        lines.append(f"{r['fd']:28s} {r['frame']:14s} {r['runtime']:24s} {r['ms_per_frame']:8.2f} ms/frame")
     lines.append(json.dumps(headline(results)))
     return "\n".join(lines)
 
