@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import glob
 import os
+import re
 
 import numpy as np
 import pytest
@@ -77,6 +78,17 @@ def test_there_are_experiments_for_every_method_and_dataset():
             "hmdb51_vispr/entropy_m8.flags"} <= names
     assert {f"sbu/entropy_m{m}{r}.flags" for m in (1, 2, 4, 8) for r in ("", "_restart")} <= names
     assert {f"sbu/kbeam_k{k}.flags" for k in (1, 2, 4, 8)} <= names
+
+
+def test_the_readme_main_job_is_an_experiment_flagfile():
+    """The quick start's command is the contract a newcomer runs first: its flagfile exists,
+    is an experiment (tested below) and runs the synthetic dataset without data."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        main_job = re.search(r"ppvr-train --flagfile=(\S+)", f.read())
+    assert main_job, "README: no ppvr-train command"
+    flagfile = os.path.join(ROOT, main_job.group(1))
+    assert flagfile in EXPERIMENTS
+    assert parse(flagfile).dataset == "synthetic"
 
 
 @pytest.mark.parametrize("flagfile", EXPERIMENTS, ids=lambda f: os.path.relpath(f, os.path.join(ROOT, "flags")))
