@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ppvr_tf.training import schedule as S
+from ppvr_tf.training.callbacks import PhasePace
 
 
 def _run(schedule, logs_for_phase, steps):
@@ -144,8 +145,19 @@ def test_remaining_steps_count_pretraining_exactly_then_price_iterations_at_thei
         {"acc_b_min": next(passes["budget"])} if p == "budget" else {})
     _run(s, logs, 1 + 6)
     assert s.state.iteration == 1 and s.remaining_steps() == (3 * 6, False)
+    assert s.remaining_by_phase() == ({"adversarial": 3 * 1, "target": 3 * 2, "budget": 3 * 3}, False)
     _run(s, logs, 100)
     assert s.done and s.remaining_steps() == (0, False)
+
+
+def test_the_time_left_prices_each_phase_at_its_own_pace_after_its_traced_first_step():
+    pace = PhasePace()
+    assert pace.seconds_for({"budget": 10}) is None  # nothing timed yet
+    for phase, seconds in [("target", 100.0), ("target", 1.0), ("target", 1.0),  # the first traces
+                           ("adversarial", 60.0), ("adversarial", 4.0)]:
+        pace.book(phase, seconds)
+    # fT steps at 1 s, fD steps at 4 s, fB (not timed yet) at the mean of the timed steps, 2 s
+    assert pace.seconds_for({"target": 10, "adversarial": 5, "budget": 3}) == 10 * 1 + 5 * 4 + 3 * 2
 
 
 def test_training_bands_number_a_record_that_starts_late_and_count_capped_loops():

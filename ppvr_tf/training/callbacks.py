@@ -147,28 +147,53 @@ class EpochLines(keras.callbacks.Callback):
             self.shown, self.pending = time.monotonic(), None
 
 
+class PhasePace:
+    """Seconds per step of each phase, from the steps after each phase's first (which
+    traces its update rule), and the time a schedule's remaining steps will take at them."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.steps: dict[str, int] = {}
+        self.traced: set[str] = set()
+
+    def book(self, phase: str, seconds: float) -> None:
+        if phase not in self.traced:
+            self.traced.add(phase)
+            return
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        self.steps[phase] = self.steps.get(phase, 0) + 1
+
+    def seconds_for(self, remaining: dict[str, int]) -> float | None:
+        """``remaining`` steps by phase at their own pace; a phase not yet timed at the mean
+        pace of all (None before any step is timed)."""
+        if not self.steps:
+            return None
+        mean = sum(self.seconds.values()) / sum(self.steps.values())
+        return sum(n * (self.seconds[p] / self.steps[p] if p in self.steps else mean)
+                   for p, n in remaining.items())
+
+
 class Progress(keras.callbacks.Callback):
     """One line a person can read, at each pretraining phase and adversarial iteration
     and at least every ``every_seconds``: elapsed time, the phase by name with its step, the iteration, the
-    key numbers, and the time left (from the schedule's remaining steps at the pace so far)."""
+    key numbers, and the time left (the schedule's remaining steps of each phase at that phase's pace)."""
 
     def __init__(self, every_seconds: float = 15.0, write: Callable[[str], None] | None = None):
         super().__init__()
         self.every_seconds = every_seconds
         self.write = write or (lambda line: print(line, flush=True))
-        self.started = self.shown = self.paced_from = None  # paced_from: after the first step (tracing)
-        self.steps = 0
+        self.started = self.shown = self.last_step = None
+        self.pace = PhasePace()
         self.stage = None  # a pretraining phase or an iteration: a new one gets its line at once
 
     def on_train_begin(self, logs=None):
-        self.started = self.shown = time.monotonic()
+        self.started = self.shown = self.last_step = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
         schedule, now = self.model.schedule, time.monotonic()
-        if self.steps == 1:
-            self.paced_from = now
         phase, iteration = step_just_run(logs)
+        self.pace.book(phase, now - self.last_step)
+        self.last_step = now
         stage = phase if phase in phases.PRETRAINING else iteration
         if stage == self.stage and now - self.shown < self.every_seconds and not schedule.done:
             return
@@ -184,9 +209,7 @@ class Progress(keras.callbacks.Callback):
         if schedule.done:
             where += "; training done"
         numbers = "  ".join(f"{k} {float(logs[k]):.3f}" for k in SHOWN if k in logs)
-        remaining, bound = schedule.remaining_steps()
-        left = ""
-        if self.steps > 1 and not schedule.done:  # the pace of steps after the first, which traces
-            pace = (now - self.paced_from) / (self.steps - 1)
-            left = f"  {'at most ' if bound else '~'}{clock(remaining * pace)} left"
+        remaining, bound = schedule.remaining_by_phase()
+        seconds = None if schedule.done else self.pace.seconds_for(remaining)
+        left = f"  {'at most ' if bound else '~'}{clock(seconds)} left" if seconds is not None else ""
         return f"[{clock(now - self.started)}] step {schedule.state.total_steps}  {where}  {numbers}{left}"

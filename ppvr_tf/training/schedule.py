@@ -106,32 +106,45 @@ class Schedule:
         return pretraining + c.max_iter * self._per_iteration_cap() + restarts * c.restart_budget_steps
 
     def remaining_steps(self) -> tuple[int, bool]:
-        """(steps still to run, whether that is only an upper bound). Pretraining is exact;
-        the iterations left are priced at the mean steps per iteration so far, or at
-        their caps before the first iteration has ended (the bound)."""
+        """(steps still to run, whether that is only an upper bound): ``remaining_by_phase``
+        summed."""
+        by_phase, bound = self.remaining_by_phase()
+        return sum(by_phase.values()), bound
+
+    def remaining_by_phase(self) -> tuple[dict[str, int], bool]:
+        """({phase: steps still to run}, whether that is only an upper bound). Pretraining is
+        exact; each phase of the iterations left is priced at its mean steps per iteration
+        so far, or at its cap before the first iteration has ended (the bound). By phase,
+        because their steps cost differently (an fD step moves every model, a th2 step fB)."""
         s, c = self.state, self.config
         if self.done:
-            return 0, False
-        pretraining = 0
+            return {}, False
+        remaining: dict[str, int] = {}
         if s.phase in PRETRAINING:
-            later = PRETRAINING[PRETRAINING.index(s.phase):]
-            pretraining = sum(self._pretraining_steps(p) for p in later) - s.phase_steps
-        adversarial = sum(n for p, n in s.steps_per_phase.items() if p not in PRETRAINING)
+            for p in PRETRAINING[PRETRAINING.index(s.phase):]:
+                remaining[p] = self._pretraining_steps(p) - (s.phase_steps if p == s.phase else 0)
+        done = {p: n for p, n in s.steps_per_phase.items() if p not in PRETRAINING}
         if s.iteration:
-            per_iteration, bound = adversarial / s.iteration, False
+            per_iteration, bound = {p: n / s.iteration for p, n in done.items()}, False
         else:
-            per_iteration, bound = self._per_iteration_cap(), True
-        return pretraining + max(0, round(c.max_iter * per_iteration - adversarial)), bound
+            per_iteration, bound = self._phase_caps(), True
+        for p, n in per_iteration.items():
+            remaining[p] = max(0, round(c.max_iter * n - done.get(p, 0)))
+        return {p: n for p, n in remaining.items() if n}, bound
 
     def _fixed_steps(self) -> dict[str, int]:
         """The phases of an iteration that run a set number of steps (no threshold loop)."""
         c = self.config
         return {ADVERSARIAL: c.degradation_steps, KBEAM_SELECT: 1, KBEAM_ASCENT: c.d_iter}
 
-    def _per_iteration_cap(self) -> int:
+    def _phase_caps(self) -> dict[str, int]:
+        """The most steps each phase of one iteration can take."""
         c = self.config
         caps = {**self._fixed_steps(), TARGET: c.max_target_steps, BUDGET: c.max_budget_steps}
-        return sum(caps[phase] for phase in self.cycle)
+        return {phase: caps[phase] for phase in self.cycle}
+
+    def _per_iteration_cap(self) -> int:
+        return sum(self._phase_caps().values())
 
     # -- transitions -----------------------------------------------------------
     def advance(self, logs: dict[str, float]) -> bool:
