@@ -166,7 +166,7 @@ def without_autotuning(ds: tf.data.Dataset) -> tf.data.Dataset:
 
     That thread sleeps longer between rounds the longer a stream is read, and dropping a
     stream waited for it to wake: 17 s at the end of a one-minute smoke run's training,
-    and about 30 % of the main job's evaluation, where Keras drops its iterators after
+    and about 30 % of entropy.flags' evaluation, where Keras drops its iterators after
     every epoch (docs/benchmarks.md). Every stream that Keras or the trainer reads for
     more than a moment goes through here."""
     options = tf.data.Options()
