@@ -146,6 +146,8 @@ def test_remaining_steps_count_pretraining_exactly_then_price_iterations_at_thei
     _run(s, logs, 1 + 6)
     assert s.state.iteration == 1 and s.remaining_steps() == (3 * 6, False)
     assert s.remaining_by_phase() == ({"adversarial": 3 * 1, "target": 3 * 2, "budget": 3 * 3}, False)
+    _run(s, logs, 1 + 2 + 1)  # the second iteration, one step into its th2 loop
+    assert s.remaining_by_phase() == ({"adversarial": 2 * 1, "target": 2 * 2, "budget": 2 * 3 + 2}, False)
     _run(s, logs, 100)
     assert s.done and s.remaining_steps() == (0, False)
 

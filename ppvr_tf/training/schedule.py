@@ -113,9 +113,10 @@ class Schedule:
 
     def remaining_by_phase(self) -> tuple[dict[str, int], bool]:
         """({phase: steps still to run}, whether that is only an upper bound). Pretraining is
-        exact; each phase of the iterations left is priced at its mean steps per iteration
-        so far, or at its cap before the first iteration has ended (the bound). By phase,
-        because their steps cost differently (an fD step moves every model, a th2 step fB)."""
+        exact; each phase of the iterations left is priced at its mean steps per finished
+        iteration, or at its cap before the first iteration has ended (the bound), less what
+        the iteration in progress has already run of it. By phase, because their steps cost
+        differently (an fD step moves every model, a th2 step fB)."""
         s, c = self.state, self.config
         if self.done:
             return {}, False
@@ -123,13 +124,15 @@ class Schedule:
         if s.phase in PRETRAINING:
             for p in PRETRAINING[PRETRAINING.index(s.phase):]:
                 remaining[p] = self._pretraining_steps(p) - (s.phase_steps if p == s.phase else 0)
-        done = {p: n for p, n in s.steps_per_phase.items() if p not in PRETRAINING}
+        in_progress = {p: record["steps"] for p, record in s.current.items()}
         if s.iteration:
-            per_iteration, bound = {p: n / s.iteration for p, n in done.items()}, False
+            finished = {p: n - in_progress.get(p, 0) for p, n in s.steps_per_phase.items() if p not in PRETRAINING}
+            per_iteration, bound = {p: n / s.iteration for p, n in finished.items()}, False
         else:
             per_iteration, bound = self._phase_caps(), True
+        after_this = c.max_iter - s.iteration - 1
         for p, n in per_iteration.items():
-            remaining[p] = max(0, round(c.max_iter * n - done.get(p, 0)))
+            remaining[p] = round(after_this * n + max(0.0, n - in_progress.get(p, 0)))
         return {p: n for p, n in remaining.items() if n}, bound
 
     def _fixed_steps(self) -> dict[str, int]:
