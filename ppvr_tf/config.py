@@ -39,6 +39,9 @@ class ModelConfig:
                            "identity (not the paper's; its fD cannot be the identity).")
     fd_logit_bound: float = option(0.0, "mcu fD: a penalty keeps its output logits within about +-bound "
                                    "(0: none), so that int8 keeps the output's fidelity.")
+    fd_logit_margin: float = option(0.0, "mcu fD with --fd_logit_bound: the same penalty also keeps its output "
+                                    "logits at least this far from 0 (0: none), so the output stays near-binary "
+                                    "and int8 noise does not flip pixels.")
     fd_levels: int = option(0, "Transformer and mcu fD: each output channel leaves the camera as one of this many "
                             "values, switched at learned thresholds (0: no such bottleneck; not the paper's).")
     fd_bottleneck: bool = option(False, "mcu fD: build the output from the 1/4-resolution features alone, without "
@@ -154,6 +157,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if m.fd_logit_bound < 0 or (m.fd_logit_bound and (m.degradation != "mcu" or m.fd_skip)):
         raise ConfigError("fd_logit_bound", f"a non-negative bound for the mcu fD's sigmoid (none with --fd_skip), "
                                             f"got {m.fd_logit_bound} for {m.degradation!r}")
+    if m.fd_logit_margin < 0 or (m.fd_logit_margin and m.fd_logit_margin >= m.fd_logit_bound):
+        raise ConfigError("fd_logit_margin", f"a margin from 0 to below --fd_logit_bound ({m.fd_logit_bound}), "
+                                             f"got {m.fd_logit_margin}")
     if m.fd_bottleneck and m.degradation != "mcu":
         raise ConfigError("fd_bottleneck", f"only the mcu fD has a 1/2-resolution skip to leave out, not "
                                            f"{m.degradation!r}")

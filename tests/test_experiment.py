@@ -62,6 +62,10 @@ def tiny_config(**schedule) -> ExperimentConfig:
      "fd_logit_bound"),  # with the skip there is no sigmoid to bound
     ({"model": ModelConfig(budget_family="cnn", fd_logit_bound=8.0)}, "fd_logit_bound"),  # the transformer fD
     ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_logit_bound=-1.0)}, "fd_logit_bound"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_logit_margin=2.0)},
+     "fd_logit_margin"),  # a margin needs a bound above it
+    ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_logit_bound=6.0, fd_logit_margin=6.0)},
+     "fd_logit_margin"),
     ({"model": ModelConfig(budget_family="cnn", fd_levels=1)}, "fd_levels"),
     ({"model": ModelConfig(budget_family="cnn", degradation="bdq", fd_levels=4)}, "fd_levels"),
     ({"model": ModelConfig(budget_family="cnn", fd_bottleneck=True)}, "fd_bottleneck"),  # the transformer fD

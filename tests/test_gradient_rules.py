@@ -238,11 +238,31 @@ def test_restart_from_pretrained_restores_the_weights_fb_pretraining_left(tiny_d
         np.testing.assert_array_equal(kept, now)
 
 
+def _logits(fd, clips) -> np.ndarray:
+    logits = keras.Model(fd.inputs[0], fd.get_layer("to_unit_range").input)
+    return np.asarray(logits(np.asarray(clips).reshape(-1, *clips.shape[2:])))
+
+
 def _logit_excess(fd, clips, bound: float) -> float:
     """Mean squared excess of fD's output logits over ±bound (what ``LogitBound`` charges)."""
-    logits = keras.Model(fd.inputs[0], fd.get_layer("to_unit_range").input)
-    z = np.asarray(logits(np.asarray(clips).reshape(-1, *clips.shape[2:])))
-    return float(np.mean(np.maximum(np.abs(z) - bound, 0.0) ** 2))
+    return float(np.mean(np.maximum(np.abs(_logits(fd, clips)) - bound, 0.0) ** 2))
+
+
+def test_the_logit_margin_pushes_the_mcu_logits_away_from_zero(tiny_dataset, batch):
+    """``--fd_logit_margin``: an mcu fD whose logits sit near 0 (output gain ×0.01, a grey
+    output) moves them out of ±margin under fD's adversarial step; with the bound alone it
+    has no reason to."""
+    inside = {}
+    for margin in (2.0, 0.0):
+        trainer = make_trainer(tiny_dataset, "entropy", num_budgets=1, lr=2e-2, optimizer=keras.optimizers.Adam,
+                               fd_factory=lambda: degradation.mcu_net(0.5, 1, logit_bound=4.0, logit_margin=margin))
+        last = [layer for layer in trainer.degradation.layers if isinstance(layer, keras.layers.DepthwiseConv2D)][-1]
+        last.kernel.assign(0.01 * last.kernel)
+        before = np.mean(np.abs(_logits(trainer.degradation, batch["clips"])) < 2.0)
+        for _ in range(15):
+            trainer.update("adversarial", batch)
+        inside[margin] = np.mean(np.abs(_logits(trainer.degradation, batch["clips"])) < 2.0) / before
+    assert inside[2.0] < 0.5 and inside[2.0] < 0.5 * inside[0.0], inside
 
 
 @pytest.mark.parametrize("method, phase", [("entropy", "adversarial"), ("entropy", "target"),

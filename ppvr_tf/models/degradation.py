@@ -240,27 +240,32 @@ def _upsample(x, filters: int, activation: str | None = "relu", activity_regular
 
 
 class LogitBound(keras.regularizers.Regularizer):
-    """``mean(max(|z| - bound, 0)^2)``: fD's output logits z kept within about ±bound.
+    """``mean(max(|z| - bound, 0)^2 + max(margin - |z|, 0)^2)``: fD's output logits z kept
+    within about ±bound and, with a margin, at least that far from 0.
     Unbounded, a trained fD can drive them to hundreds (a sigmoid as a hard threshold),
     and then an int8 error of a few per cent flips pixels: the export loses the output's
-    fidelity (docs/edge_export.md)."""
+    fidelity. Bounded alone, the output turns into a grey relief that an inversion
+    network reads (docs/edge_export.md); the margin keeps it near-binary, each pixel a
+    few int8 steps from the sigmoid's middle."""
 
-    def __init__(self, bound: float):
+    def __init__(self, bound: float, margin: float = 0.0):
         self.bound = float(bound)
+        self.margin = float(margin)
 
     def __call__(self, z):
-        excess = ops.relu(ops.abs(ops.cast(z, "float32")) - self.bound)
+        size = ops.abs(ops.cast(z, "float32"))
+        outside = ops.square(ops.relu(size - self.bound)) + ops.square(ops.relu(self.margin - size))
         # Keras divides an activity regulariser by the batch size: summing each frame's
         # mean makes the loss the mean over every pixel of the batch.
-        return ops.sum(ops.mean(ops.square(excess), axis=(1, 2, 3)))
+        return ops.sum(ops.mean(outside, axis=(1, 2, 3)))
 
     def get_config(self):
-        return {"bound": self.bound}
+        return {"bound": self.bound, "margin": self.margin}
 
 
 def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,
             logit_bound: float = 0.0, levels: int = 0, skip: bool = False, bottleneck: bool = False,
-            name: str = "fd_mcu") -> keras.Model:
+            logit_margin: float = 0.0, name: str = "fd_mcu") -> keras.Model:
     """An fD for microcontroller cameras: about 8 MMAC and 10 k weights per 112x112 frame.
 
     The paper's fD (1.9 GMAC per frame) keeps full resolution through 9x9 convs and
@@ -273,7 +278,7 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
     converter cannot fuse into the layer before it runs differently on TFLite Micro
     than on LiteRT (measured: 150 int8 steps apart). Output sigmoid(x) = tanh(x/2) *
     0.5 + 0.5, the paper's range in one full-resolution op; ``logit_bound`` > 0 adds
-    ``LogitBound`` on its input to the losses fD trains with; ``levels`` > 0, ``OutputLevels``.
+    ``LogitBound`` (with ``logit_margin``) on its input to the losses fD trains with; ``levels`` > 0, ``OutputLevels``.
     ``skip``: fD(x) = clip(x + Δ(x), 0, 1) as the transformer's, Δ the last depthwise conv
     starting at zero, in place of the sigmoid (one ADD and a clip on the device).
     ``bottleneck``: no skip from the 1/2 stage, so the output is made from 1/4-resolution
@@ -300,7 +305,7 @@ def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = Fal
         x = _clipped_sum(frames, delta)
     else:
         logits = _upsample(x, 3, activation=None,
-                           activity_regularizer=LogitBound(logit_bound) if logit_bound else None)
+                           activity_regularizer=LogitBound(logit_bound, logit_margin) if logit_bound else None)
         x = layers.Activation("sigmoid", name="to_unit_range")(logits)
     return keras.Model(frames, _output(x, levels, grayscale), name=name)
 
@@ -328,7 +333,7 @@ def _transformer(m) -> keras.Model:
 def _mcu(m) -> keras.Model:
     """For microcontrollers; ``m.fd_residual_blocks`` is per stage."""
     return mcu_net(m.fd_width, m.fd_residual_blocks, m.fd_grayscale, m.fd_logit_bound, m.fd_levels, m.fd_skip,
-                   m.fd_bottleneck)
+                   m.fd_bottleneck, m.fd_logit_margin)
 
 
 @LEARNED.register("bdq")
