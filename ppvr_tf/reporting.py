@@ -28,6 +28,7 @@ attacker's score (the paper's), the worst case the best score of any attack and 
 from __future__ import annotations
 
 import json
+import re
 
 import matplotlib
 
@@ -35,6 +36,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ppvr_tf.clock import seconds_of  # noqa: E402
 from ppvr_tf.io_utils import atomic_write_text, save_png  # noqa: E402
 
 SCHEMA = "ppvr_tf.results/2"
@@ -218,6 +220,61 @@ def training_bands(results: dict, width: int) -> list[dict]:
             row[f"{name}_capped"] = sum(n >= caps[phase] for n in steps)
         bands.append(row)
     return bands
+
+
+_PROGRESS_LINE = re.compile(r"^\[(?P<elapsed>[\d:]+)\] step \d+ ")
+_TIME_LEFT = re.compile(r"(?P<kind>at most |~)(?P<left>[\d:]+) left$")
+
+
+def time_left_accuracy(lines: list[str], fractions=(0.1, 0.25, 0.5, 0.75, 0.9)) -> dict:
+    """How well a training run's printed time left foretold when training ended.
+
+    ``lines``: what ppvr-train printed (its progress lines; other lines are skipped). Each
+    progress line's estimate predicts the end at elapsed + left; at each fraction of the
+    training time the latest estimate is compared with the end the ``training done`` line
+    shows. A resumed run (elapsed starting again at 0) is judged on its last segment."""
+    estimates, end = [], None
+    for line in lines:
+        line = line.strip()
+        found = _PROGRESS_LINE.match(line)
+        if not found:
+            continue
+        elapsed = seconds_of(found["elapsed"])
+        if estimates and elapsed < estimates[-1]["elapsed_s"]:
+            estimates = []  # a resume: its clock starts again
+        if "training done" in line:
+            end = elapsed
+            break
+        left = _TIME_LEFT.search(line)
+        if left:
+            estimates.append({"elapsed_s": elapsed, "predicted_end_s": elapsed + seconds_of(left["left"]),
+                              "upper_bound": left["kind"] == "at most "})
+    if end is None:
+        raise ValueError("no 'training done' progress line: training did not finish in this log")
+    if not estimates or end == 0:
+        raise ValueError("no progress line with a time left" if end else "training ended within a second")
+    at = []
+    for fraction in fractions:
+        before = [e for e in estimates if e["elapsed_s"] <= fraction * end]
+        if before:
+            e = before[-1]
+            at.append({"fraction": fraction, **e, "error_s": e["predicted_end_s"] - end,
+                       "error_percent": round(100.0 * (e["predicted_end_s"] - end) / end, 1)})
+    return {"training_seconds": end, "estimates": estimates, "at": at}
+
+
+def time_left_plot(path: str, accuracy: dict, title: str) -> None:
+    """The end each progress line predicted, against when it was printed, beside the real end."""
+    estimates = accuracy["estimates"]
+    end = accuracy["training_seconds"] / 60.0
+    figure, axes = plt.subplots(figsize=(6.4, 4.0))
+    axes.plot([e["elapsed_s"] / 60.0 for e in estimates], [e["predicted_end_s"] / 60.0 for e in estimates],
+              ".", markersize=3, label="elapsed + time left (printed)")
+    axes.axhline(end, color="black", linewidth=1, label=f"training ended ({end:.1f} min)")
+    axes.set(xlabel="minutes elapsed", ylabel="predicted end of training (minutes)", title=title)
+    axes.legend(loc="best")
+    save_png(path, figure)
+    plt.close(figure)
 
 
 def _running_mean(y: np.ndarray, window: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, TINY
-from ppvr_tf import experiment
+from ppvr_tf import experiment, reporting
 from ppvr_tf.config import ConfigError, ExperimentConfig, ModelConfig, OptimConfig, validate
 from ppvr_tf.evaluation import attacks, metrics, raw_cache
 from ppvr_tf.evaluation.two_fold import EvalConfig
@@ -341,6 +341,8 @@ def test_progress_lines_name_phases_and_iterations_and_say_what_is_left(tmp_path
     fd_steps = [line for line in lines if "fD step against fB" in line]
     assert fd_steps and all("acc_b_max" in line and "acc_b_min" not in line for line in fd_steps)
     assert not any("pretraining fB" in line and "loss_t" in line for line in lines)
+    judged = reporting.time_left_accuracy(lines)  # tools/time_left_check.py reads these very lines
+    assert judged["estimates"] and judged["training_seconds"] >= judged["estimates"][-1]["elapsed_s"]
 
 
 def test_target_finetuning_refits_ft_on_the_final_fd_and_never_ends_worse_on_validation(tmp_path, shown_lines):

@@ -202,3 +202,23 @@ def test_degradation_steps_repeat_fds_step_before_the_threshold_loops(method):
     fd_step = s.state.per_iteration[1]["adversarial"]
     assert (fd_step["steps"], fd_step["acc_b_max"]) == (3, 8)  # the last of the three
     assert s.max_steps() == 2 * (3 + s.config.max_target_steps + s.config.max_budget_steps)
+
+
+def test_the_time_left_check_judges_the_last_estimate_before_each_fraction_against_the_end():
+    """tools/time_left_check.py: each progress line predicts elapsed + left; a resumed run
+    is judged on the lines after its clock restarted; other lines are skipped."""
+    from ppvr_tf import reporting
+    lines = ["[0:10] step 5  pretraining fT on fD(X)  loss_t 1.0  at most 50:00 left",  # before the resume
+             "[0:02] step 1  pretraining fD towards the identity  loss_identity 0.000",
+             "12:00:01 dataset synthetic: clips ...",
+             "[1:00] step 90  iteration 1/4, fD step against fB  acc_b_max 0.5  at most 9:00 left",
+             "[5:00] step 300  iteration 2/4, th2 loop: fB  acc_b_min 0.5  ~6:00 left",
+             "[9:00] step 600  iteration 4/4, th1 loop: fT  val_acc_t 0.9  ~1:00:05 left",
+             "[10:00] step 700  iteration 4/4, th2 loop: fB  acc_b_min 1.0; training done",
+             "[0:05] fT fitted again ..."]
+    accuracy = reporting.time_left_accuracy(lines, fractions=(0.05, 0.5, 0.95))
+    assert accuracy["training_seconds"] == 600 and len(accuracy["estimates"]) == 3
+    assert [(a["fraction"], a["elapsed_s"], a["error_s"], a["upper_bound"]) for a in accuracy["at"]] == [
+        (0.5, 300, 660 - 600, False), (0.95, 540, 540 + 3605 - 600, False)]  # none printed by 5 %
+    with pytest.raises(ValueError, match="training done"):
+        reporting.time_left_accuracy(lines[:4])

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from ppvr_tf.clock import clock
 from ppvr_tf.models.degradation import degrade_clips
 from ppvr_tf.training import phases
 
@@ -100,11 +101,6 @@ PHASE_NAMES = {
 }
 SHOWN = ("loss_identity", "loss_t", "acc_t", phases.TARGET_VAL_ACCURACY, "acc_b_min", "acc_b_max",
          "entropy_b_min")  # the numbers worth a glance, in this order
-
-
-def clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}" if minutes >= 60 else f"{minutes}:{seconds:02d}"
 
 
 def time_left(elapsed: float, done: int, total: int) -> str:
