@@ -8,7 +8,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Bottom to top; a room may import rooms of lower layers only.
 LAYERS = (
-    {"ppvr_tf.io_utils", "ppvr_tf.options", "ppvr_tf.registry"},
+    {"ppvr_tf.clock", "ppvr_tf.io_utils", "ppvr_tf.options", "ppvr_tf.registry"},
     {"ppvr_tf.data", "ppvr_tf.reporting"},
     {"ppvr_tf.models"},
     {"ppvr_tf.training"},
