@@ -251,8 +251,10 @@ def time_left_accuracy(lines: list[str], fractions=(0.1, 0.25, 0.5, 0.75, 0.9)) 
                               "upper_bound": left["kind"] == "at most "})
     if end is None:
         raise ValueError("no 'training done' progress line: training did not finish in this log")
-    if not estimates or end == 0:
-        raise ValueError("no progress line with a time left" if end else "training ended within a second")
+    if end == 0:
+        raise ValueError("training ended within a second")
+    if not estimates:
+        raise ValueError("no progress line with a time left")
     at = []
     for fraction in fractions:
         before = [e for e in estimates if e["elapsed_s"] <= fraction * end]

@@ -238,20 +238,17 @@ def test_restart_from_pretrained_restores_the_weights_fb_pretraining_left(tiny_d
         np.testing.assert_array_equal(kept, now)
 
 
-def _logits(fd, clips) -> np.ndarray:
-    logits = keras.Model(fd.inputs[0], fd.get_layer("to_unit_range").input)
-    return np.asarray(logits(np.asarray(clips).reshape(-1, *clips.shape[2:])))
-
-
 def _logit_excess(fd, clips, bound: float) -> float:
     """Mean squared excess of fD's output logits over ±bound (what ``LogitBound`` charges)."""
-    return float(np.mean(np.maximum(np.abs(_logits(fd, clips)) - bound, 0.0) ** 2))
+    logits = keras.Model(fd.inputs[0], fd.get_layer("to_unit_range").input)
+    z = np.asarray(logits(np.asarray(clips).reshape(-1, *clips.shape[2:])))
+    return float(np.mean(np.maximum(np.abs(z) - bound, 0.0) ** 2))
 
 
 def test_the_logit_margin_charges_logits_near_zero_and_descent_moves_them_out():
     """``--fd_logit_margin``: ``LogitBound`` charges nothing in margin <= |z| <= bound, the
     squared distance outside it, and its gradient moves logits near 0 away from 0 (to the
-    side they are on). That every fD update descends fD's ``LogitBound``: the test above."""
+    side they are on). That every fD update descends fD's ``LogitBound``: the test below."""
     band = degradation.LogitBound(bound=4.0, margin=2.0)
     z = tf.Variable(np.array([-5.0, -3.0, -0.5, 0.25, 2.0, 3.5, 6.0], np.float32).reshape(1, 7, 1, 1))
     with tf.GradientTape() as tape:
