@@ -42,6 +42,9 @@ class ModelConfig:
     fd_logit_margin: float = option(0.0, "mcu fD with --fd_logit_bound: the same penalty also keeps its output "
                                     "logits at least this far from 0 (0: none), so the output stays near-binary "
                                     "and int8 noise does not flip pixels.")
+    fd_logit_margin_from: int = option(0, "With --fd_logit_margin: the adversarial iteration (from 1) from which "
+                                       "the margin charges, so fD and fT first learn on a graded output "
+                                       "(0: from fD's first pretraining step).")
     fd_levels: int = option(0, "Transformer and mcu fD: each output channel leaves the camera as one of this many "
                             "values, switched at learned thresholds (0: no such bottleneck; not the paper's).")
     fd_bottleneck: bool = option(False, "mcu fD: build the output from the 1/4-resolution features alone, without "
@@ -160,6 +163,10 @@ def validate(cfg: ExperimentConfig) -> None:
     if m.fd_logit_margin < 0 or (m.fd_logit_margin and m.fd_logit_margin >= m.fd_logit_bound):
         raise ConfigError("fd_logit_margin", f"a margin from 0 to below --fd_logit_bound ({m.fd_logit_bound}), "
                                              f"got {m.fd_logit_margin}")
+    if m.fd_logit_margin_from < 0 or (m.fd_logit_margin_from and not m.fd_logit_margin) \
+            or m.fd_logit_margin_from > s.max_iter:
+        raise ConfigError("fd_logit_margin_from", f"an iteration from 0 to --max_iter ({s.max_iter}), with "
+                                                  f"--fd_logit_margin; got {m.fd_logit_margin_from}")
     if m.fd_bottleneck and m.degradation != "mcu":
         raise ConfigError("fd_bottleneck", f"only the mcu fD has a 1/2-resolution skip to leave out, not "
                                            f"{m.degradation!r}")

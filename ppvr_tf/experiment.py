@@ -91,7 +91,7 @@ def build_trainer(cfg: ExperimentConfig, dataset: Dataset, schedule: sched.Sched
         for model in (ft, *budgets):
             distribute.synchronize_batch_statistics(model)
     trainer = AdversarialTrainer(fd, ft, budgets, dataset.budget_task, schedule, o.gamma, budget_factory,
-                                 pretrained)
+                                 pretrained, m.fd_logit_margin_from)
     with strategy.scope():
         trainer.compile(**optimizers)
     return trainer

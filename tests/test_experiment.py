@@ -66,6 +66,8 @@ def tiny_config(**schedule) -> ExperimentConfig:
      "fd_logit_margin"),  # a margin needs a bound above it
     ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_logit_bound=6.0, fd_logit_margin=6.0)},
      "fd_logit_margin"),
+    ({"model": ModelConfig(budget_family="cnn", degradation="mcu", fd_logit_bound=6.0, fd_logit_margin_from=2)},
+     "fd_logit_margin_from"),  # a switch for a margin there is not
     ({"model": ModelConfig(budget_family="cnn", fd_levels=1)}, "fd_levels"),
     ({"model": ModelConfig(budget_family="cnn", degradation="bdq", fd_levels=4)}, "fd_levels"),
     ({"model": ModelConfig(budget_family="cnn", fd_bottleneck=True)}, "fd_bottleneck"),  # the transformer fD

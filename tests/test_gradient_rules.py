@@ -261,6 +261,32 @@ def test_the_logit_margin_charges_logits_near_zero_and_descent_moves_them_out():
     assert float(degradation.LogitBound(4.0)(z)) < expected  # without a margin only the bound is charged
 
 
+def test_the_logit_margin_charges_from_its_iteration_on(tiny_dataset):
+    """``--fd_logit_margin_from=2``: through pretraining and iteration 1 fD's penalty is the
+    bound's alone; from iteration 2 on the margin charges too."""
+    from ppvr_tf.data import pipeline
+    from ppvr_tf.training import phases
+
+    trainer = make_trainer(tiny_dataset, "entropy", max_iter=3, pretrain_identity_steps=1, pretrain_target_steps=1,
+                           pretrain_budget_steps=1, max_target_steps=1, max_budget_steps=1,
+                           fd_factory=lambda: degradation.mcu_net(0.5, 1, logit_bound=4.0, logit_margin=3.0))
+    trainer.logit_margin_from = 2
+    [penalty] = degradation.logit_margins(trainer.degradation)
+    step, data = trainer.make_train_function(), iter(pipeline.training_stream(tiny_dataset, 8, seed=0))
+    seen = []
+    while not trainer.schedule.done:
+        phase, iteration = trainer.schedule.phase, trainer.schedule.state.iteration
+        step(data)
+        seen.append((phase in phases.PRETRAINING, iteration + 1, float(penalty.margin_on.numpy())))
+    assert {on for pretraining, _, on in seen if pretraining} == {0.0}
+    assert {(iteration, on) for pretraining, iteration, on in seen if not pretraining} == {(1, 0.0), (2, 1.0),
+                                                                                          (3, 1.0)}
+    z = tf.zeros((1, 2, 2, 1))  # every logit 3 inside the margin
+    for on, charge in ((0.0, 0.0), (1.0, 9.0)):
+        penalty.margin_on.assign(on)
+        assert float(penalty(z)) == charge
+
+
 @pytest.mark.parametrize("method, phase", [("entropy", "adversarial"), ("entropy", "target"),
                                            ("grl", "adversarial"), ("kbeam", "kbeam_ascent"),
                                            ("entropy", "pretrain_identity")])

@@ -251,16 +251,26 @@ class LogitBound(keras.regularizers.Regularizer):
     def __init__(self, bound: float, margin: float = 0.0):
         self.bound = float(bound)
         self.margin = float(margin)
+        # 1 or 0: whether the margin charges (the trainer switches it, ``--fd_logit_margin_from``).
+        self.margin_on = keras.Variable(1.0, trainable=False, name="logit_margin_on") if margin else None
 
     def __call__(self, z):
         size = ops.abs(ops.cast(z, "float32"))
-        outside = ops.square(ops.relu(size - self.bound)) + ops.square(ops.relu(self.margin - size))
+        outside = ops.square(ops.relu(size - self.bound))
+        if self.margin_on is not None:
+            outside = outside + self.margin_on * ops.square(ops.relu(self.margin - size))
         # Keras divides an activity regulariser by the batch size: summing each frame's
         # mean makes the loss the mean over every pixel of the batch.
         return ops.sum(ops.mean(outside, axis=(1, 2, 3)))
 
     def get_config(self):
         return {"bound": self.bound, "margin": self.margin}
+
+
+def logit_margins(model: keras.Model) -> list[LogitBound]:
+    """The ``LogitBound`` penalties with a margin on ``model``'s layers."""
+    return [layer.activity_regularizer for layer in model.layers
+            if isinstance(layer.activity_regularizer, LogitBound) and layer.activity_regularizer.margin_on is not None]
 
 
 def mcu_net(width: float = 1.0, blocks_per_stage: int = 2, grayscale: bool = False,

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from ppvr_tf.data.tasks import BudgetTask
-from ppvr_tf.models.degradation import degrade_clips
+from ppvr_tf.models.degradation import degrade_clips, logit_margins
 from ppvr_tf.training import losses, methods, phases, schedule as sched
 from ppvr_tf.training.distribute import replica_gradients
 
@@ -25,13 +25,14 @@ from ppvr_tf.training.distribute import replica_gradients
 class AdversarialTrainer(keras.Model):
     """Holds fD, fT and the budget ensemble; ``fit`` runs Algorithms 1-4.
     ``pretrained_budgets`` (``restart_from=pretrained``): ``weights[i]``, variables that
-    keep fB,i's weights from the end of its pretraining (``pretrained_copies``)."""
+    keep fB,i's weights from the end of its pretraining (``pretrained_copies``).
+    ``logit_margin_from``: the iteration from which fD's logit margin charges (0: always)."""
 
     def __init__(self, degradation: keras.Model, target: keras.Model,
                  budgets: Sequence[keras.Model], budget_task: BudgetTask,
                  schedule: sched.Schedule, gamma: float,
                  budget_factory: Callable[[int], keras.Model], pretrained_budgets: tf.Module | None = None,
-                 **kwargs):
+                 logit_margin_from: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.degradation = degradation
         self.target = target
@@ -44,6 +45,7 @@ class AdversarialTrainer(keras.Model):
         self.beam_choice = keras.Variable(schedule.state.beam_choice, dtype="int32",
                                           trainable=False, name="beam_choice")
         self.pretrained_budgets = pretrained_budgets or pretrained_copies([])
+        self.logit_margin_from = logit_margin_from
         self.built = True  # every sub-model arrives built
 
     def call(self, clips, training=False):
@@ -81,6 +83,7 @@ class AdversarialTrainer(keras.Model):
 
         def train_function(iterator):
             phase, iteration = self.schedule.phase, self.schedule.state.iteration
+            self.switch_logit_margin()
             if phase not in self.phase_steps:
                 self.phase_steps[phase] = self._compile_step()
             logs = self.phase_steps[phase](iterator)
@@ -106,6 +109,16 @@ class AdversarialTrainer(keras.Model):
             logs = strategy.run(self.train_step, args=(iterator.get_next(),))
             return {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None) for k, v in logs.items()}
         return step if self.run_eagerly else tf.function(step, jit_compile=bool(self.jit_compile))
+
+    def switch_logit_margin(self) -> None:
+        """fD's logit margin charges in the iterations from ``logit_margin_from`` on (from
+        the start when 0): a host-side switch the compiled steps read."""
+        s = self.schedule
+        on = not self.logit_margin_from or (s.phase not in phases.PRETRAINING
+                                            and s.state.iteration + 1 >= self.logit_margin_from)
+        for penalty in logit_margins(self.degradation):
+            if bool(penalty.margin_on.numpy()) != on:
+                penalty.margin_on.assign(float(on))
 
     def keep_pretrained_budgets(self) -> None:
         """fB's pretraining has ended: what ``restart_from=pretrained`` restarts from."""
