@@ -46,6 +46,8 @@ class AdversarialTrainer(keras.Model):
                                           trainable=False, name="beam_choice")
         self.pretrained_budgets = pretrained_budgets or pretrained_copies([])
         self.logit_margin_from = logit_margin_from
+        self.logit_margins = logit_margins(degradation)
+        self.logit_margin_on: bool | None = None  # what the margins were last switched to
         self.built = True  # every sub-model arrives built
 
     def call(self, clips, training=False):
@@ -116,9 +118,10 @@ class AdversarialTrainer(keras.Model):
         s = self.schedule
         on = not self.logit_margin_from or (s.phase not in phases.PRETRAINING
                                             and s.state.iteration + 1 >= self.logit_margin_from)
-        for penalty in logit_margins(self.degradation):
-            if bool(penalty.margin_on.numpy()) != on:
+        if on != self.logit_margin_on:
+            for penalty in self.logit_margins:
                 penalty.margin_on.assign(float(on))
+            self.logit_margin_on = on
 
     def keep_pretrained_budgets(self) -> None:
         """fB's pretraining has ended: what ``restart_from=pretrained`` restarts from."""
